@@ -1,0 +1,272 @@
+"""``pitstore``: the command line. Each command is a few lines over FeatureStore."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pitstore import __version__
+from pitstore.cli.render import (
+    arrow_head,
+    console,
+    definitions_table,
+    errors,
+    features_table,
+    format_value,
+    show_plan,
+)
+from pitstore.definitions import Definition
+from pitstore.errors import PitstoreError, SchemaError
+from pitstore.store import FeatureStore
+from pitstore.timeutil import to_utc, utcnow
+
+app = typer.Typer(
+    help="pitstore: a feature store with exact point-in-time training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+RepoOption = Annotated[
+    Path, typer.Option("--repo", "-r", help="Feature repo folder (holds pitstore.yaml).")
+]
+KINDS = {
+    "entities": "entity",
+    "views": "feature_view",
+    "services": "feature_service",
+    "features": "feature",
+}
+
+
+def _store(repo: Path) -> FeatureStore:
+    return FeatureStore(repo)
+
+
+def _when(text: str) -> datetime:
+    """Parse an ISO 8601 time or 'now'; naive times are UTC."""
+    if text.strip().lower() == "now":
+        return utcnow()
+    try:
+        return to_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise SchemaError(
+            f"invalid time {text!r}: use ISO 8601 such as 2026-11-27T08:00:00 (UTC when no "
+            "offset is given) or 'now'"
+        ) from None
+
+
+@app.command()
+def version() -> None:
+    """Print pitstore's version."""
+    console.print(f"pitstore {__version__}")
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to create the repo.")] = Path("."),
+    project: Annotated[str | None, typer.Option(help="Project name.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing demo.")] = False,
+) -> None:
+    """Create a runnable demo feature repo with generated data."""
+    from pitstore.store.scaffold import init_repo
+
+    path = init_repo(folder, project, force)
+    console.print(f"Created a demo feature repo in {path}")
+    console.print(f"Next: cd {path} && pitstore apply")
+
+
+@app.command()
+def plan(repo: RepoOption = Path(".")) -> None:
+    """Show what `apply` would change, without changing anything."""
+    with _store(repo) as store:
+        show_plan(store.plan())
+
+
+@app.command()
+def apply(repo: RepoOption = Path(".")) -> None:
+    """Register the repo's definitions (one transaction)."""
+    with _store(repo) as store:
+        result = store.apply()
+        show_plan(result.plan)
+        if not result.plan.is_empty:
+            console.print(f"Applied: registry revision {result.revision}.")
+
+
+@app.command("list")
+def list_(
+    what: Annotated[str, typer.Argument(help="entities, views, services or features")],
+    repo: RepoOption = Path("."),
+) -> None:
+    """List registered objects of one kind."""
+    if what not in KINDS:
+        raise SchemaError(f"cannot list {what!r}; choose one of: {', '.join(KINDS)}")
+    with _store(repo) as store:
+        if what == "features":
+            console.print(features_table(store.list_feature_views()))
+            return
+        objects: list[Definition] = []
+        if what == "entities":
+            objects.extend(store.list_entities())
+        elif what == "views":
+            objects.extend(store.list_feature_views())
+        else:
+            objects.extend(store.list_feature_services())
+        console.print(definitions_table(KINDS[what], objects))
+
+
+@app.command()
+def describe(name: str, repo: RepoOption = Path(".")) -> None:
+    """Show one registered object: its spec, version and lineage."""
+    import json
+
+    from pitstore.registry.lineage import Node
+
+    with _store(repo) as store:
+        obj = store.describe(name)
+        console.print(
+            f"[bold]{obj.kind.replace('_', ' ')} {obj.name}[/] (version {obj.version}, "
+            f"{obj.updated_at:%Y-%m-%d %H:%M:%S} UTC by {obj.updated_by})"
+        )
+        console.print_json(json.dumps(obj.spec))
+        graph = store.lineage()
+        node = Node(obj.kind, obj.name)
+        up = sorted(map(str, graph.upstream(node)))
+        down = sorted(map(str, graph.downstream(node)))
+        console.print(f"upstream: {', '.join(up) or '-'}")
+        console.print(f"downstream: {', '.join(down) or '-'}")
+
+
+@app.command()
+def history(name: str, repo: RepoOption = Path(".")) -> None:
+    """Show every applied version of an object, with field-level changes."""
+    from pitstore.registry.plan import diff_specs
+
+    with _store(repo) as store:
+        previous = None
+        for record in store.history(name):
+            console.print(
+                f"v{record.version} {record.action} at {record.applied_at:%Y-%m-%d %H:%M:%S} "
+                f"UTC by {record.applied_by} (revision {record.revision})"
+            )
+            if previous is not None and record.action == "changed":
+                for change in diff_specs(previous, record.spec):
+                    console.print(f"    {change.path}: {change.old!r} -> {change.new!r}")
+            previous = record.spec
+
+
+@app.command()
+def teardown(
+    repo: RepoOption = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove the project's registry objects and online data (offline data is kept)."""
+    if not yes:
+        typer.confirm("Remove every registered object and all online data?", abort=True)
+    with _store(repo) as store:
+        store.teardown()
+    console.print("Torn down: registry objects and online data removed.")
+
+
+@app.command()
+def historical(
+    entities: Annotated[str, typer.Option(help="Parquet file of entity rows, or a SQL query.")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    features: Annotated[
+        list[str] | None, typer.Option("--features", "-f", help="view:feature (repeatable).")
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="Feature service name.")] = None,
+    full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
+    show: Annotated[int, typer.Option(help="Rows of the result to print.")] = 5,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Build point-in-time correct training data into a Parquet file."""
+    import pyarrow.parquet as pq
+
+    with _store(repo) as store, console.status("Building training data..."):
+        job = store.get_historical_features(
+            entities,
+            _split(features),
+            feature_service=service,
+            full_feature_names=full_feature_names,
+        )
+        job.to_parquet(out)
+    table = pq.read_table(out)
+    console.print(f"Wrote {table.num_rows:,} rows x {table.num_columns} columns to {out}")
+    if show:
+        console.print(arrow_head(table, show))
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v for value in values for v in value.split(",") if v]
+
+
+@app.command()
+def materialize(
+    start: Annotated[str, typer.Argument(help="Start time (ISO 8601, UTC if naive).")],
+    end: Annotated[str, typer.Argument(help="End time (ISO 8601 or 'now').")],
+    views: Annotated[list[str] | None, typer.Option("--view", "-v")] = None,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Load the latest values with start <= timestamp <= end into the online store."""
+    from pitstore.cli.progress import RichProgress
+
+    with _store(repo) as store, RichProgress() as bars:
+        report = store.materialize(_when(start), _when(end), views or None, progress=bars)
+    console.print(f"Materialized {report.rows:,} rows into {len(report.views)} view(s).")
+
+
+@app.command("materialize-incremental")
+def materialize_incremental(
+    end: Annotated[str, typer.Argument(help="End time (ISO 8601 or 'now').")],
+    views: Annotated[list[str] | None, typer.Option("--view", "-v")] = None,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Materialize each view from where the last run stopped up to END."""
+    from pitstore.cli.progress import RichProgress
+
+    with _store(repo) as store, RichProgress() as bars:
+        report = store.materialize_incremental(_when(end), views or None, progress=bars)
+    console.print(f"Materialized {report.rows:,} rows into {len(report.views)} view(s).")
+
+
+@app.command("get-online")
+def get_online(
+    entity: Annotated[list[str], typer.Option("--entity", "-e", help="key=value (repeatable).")],
+    features: Annotated[
+        list[str] | None, typer.Option("--features", "-f", help="view:feature (repeatable).")
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="Feature service name.")] = None,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Read the latest feature values of one entity."""
+    row = dict(_key_value(e) for e in entity)
+    with _store(repo) as store:
+        response = store.get_online_features(_split(features), [row], feature_service=service)
+    stamps = response.event_timestamps()
+    for name, values in response.to_dict().items():
+        status = response.statuses.get(name, ["KEY"])[0]
+        when = stamps.get(name, [None])[0]
+        suffix = f"  [dim]{status}{f' @ {when:%Y-%m-%d %H:%M:%S}' if when else ''}[/]"
+        console.print(f"{name} = {format_value(values[0])}" + ("" if status == "KEY" else suffix))
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SchemaError(f"invalid --entity {text!r}: write key=value, e.g. driver_id=1001")
+    return key, int(value) if value.lstrip("-").isdigit() else value
+
+
+def main() -> None:
+    """Entry point: run the app, turning pitstore errors into one clear line."""
+    try:
+        app()
+    except PitstoreError as exc:
+        errors.print(f"[red]error:[/] {exc}")
+        sys.exit(1)

@@ -1,0 +1,129 @@
+"""Reading ``pitstore.yaml``: environment substitution, validation, readable errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pitstore.config.models import ProjectConfig
+from pitstore.errors import ConfigError
+
+CONFIG_FILE = "pitstore.yaml"
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def find_repo(start: str | os.PathLike[str] = ".") -> Path:
+    """The feature repo folder: ``start`` or the nearest parent holding ``pitstore.yaml``."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {here} or any parent folder; run `pitstore init` to create a "
+        "feature repo, or pass --repo PATH"
+    )
+
+
+def load_config(repo: str | os.PathLike[str]) -> ProjectConfig:
+    """Read and validate ``repo/pitstore.yaml``."""
+    import yaml
+
+    path = Path(repo) / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "file not found; run `pitstore init` to create one", file=str(path)
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping of keys (project, registry, ...), got {type(data).__name__}",
+            file=str(path),
+        )
+    return parse_config(data, file=str(path))
+
+
+def parse_config(data: dict[str, Any], file: str = CONFIG_FILE) -> ProjectConfig:
+    """Validate a config mapping; the first problem becomes a ConfigError naming the key."""
+    from pydantic import ValidationError
+
+    data = _substitute_env(data, file, ())
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p))
+        message = _describe(error)
+        if error["type"] == "extra_forbidden":
+            message += f"; valid keys here: {', '.join(_valid_keys(error['loc'][:-1]))}"
+        raise ConfigError(message, file=file, key=key or "(top level)") from None
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at ``loc`` accepts (for 'unknown key' errors)."""
+    from pydantic import BaseModel
+
+    model: type[BaseModel] = ProjectConfig
+    for part in loc:
+        if _is_union_tag(part):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return list(model.model_fields)
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic puts the discriminator's value in the error location ("registry.sqlite.path").
+    return part in ("sqlite", "duckdb", "postgres", "redis", "spark")
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"unknown key (value {value!r}); check its spelling or remove it"
+    if kind == "union_tag_invalid":
+        return f"invalid type {ctx.get('tag')!r}; valid types: {ctx.get('expected_tags')}"
+    if kind == "missing":
+        return "this key is required"
+    if kind == "string_pattern_mismatch":
+        return (
+            f"invalid value {value!r}: use letters, digits and underscores, not starting with a "
+            "digit (e.g. my_project)"
+        )
+    hint = ""
+    if isinstance(value, str) and (value.lower() in ("true", "false") or value.isdigit()):
+        hint = " (hint: remove the quotes around numbers and booleans)"
+    return f"invalid value {value!r}: {error['msg']}{hint}"
+
+
+def _substitute_env(value: Any, file: str, path: tuple[str, ...]) -> Any:
+    """Replace ``${VAR}`` in strings with the environment variable's value."""
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, file, (*path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, file, (*path, str(i))) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"environment variable {name} is not set; set it or write the value",
+                    file=file,
+                    key=".".join(path),
+                )
+            return os.environ[name]
+
+        return _ENV_VAR.sub(replace, value)
+    return value

@@ -1,0 +1,29 @@
+"""Definitions: pure, immutable, validated objects; no I/O (layer 2)."""
+
+from __future__ import annotations
+
+from pitstore.definitions.base import Definition
+from pitstore.definitions.entity import Entity
+from pitstore.definitions.feature_service import FeatureService
+from pitstore.definitions.feature_view import FeatureView, FeatureViewProjection
+from pitstore.definitions.field import Field
+from pitstore.definitions.refs import FeatureRef, parse_ref
+from pitstore.definitions.repo import KINDS, RepoContents, from_spec
+from pitstore.definitions.sources import DataSource, ParquetSource, source_from_spec
+
+__all__ = [
+    "KINDS",
+    "DataSource",
+    "Definition",
+    "Entity",
+    "FeatureRef",
+    "FeatureService",
+    "FeatureView",
+    "FeatureViewProjection",
+    "Field",
+    "ParquetSource",
+    "RepoContents",
+    "from_spec",
+    "parse_ref",
+    "source_from_spec",
+]

@@ -1,0 +1,131 @@
+"""A complete set of definitions (a feature repo's contents), checked as a whole.
+
+Single definitions validate themselves; this module checks what spans several of them:
+unique names, views naming known entities, services naming known views and features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pitstore.definitions.base import Definition
+from pitstore.definitions.entity import Entity
+from pitstore.definitions.feature_service import FeatureService
+from pitstore.definitions.feature_view import FeatureView
+from pitstore.errors import DefinitionError, NotFoundError
+
+#: Registry kind -> class; later kinds (on-demand views...) are added here.
+KINDS: dict[str, type[Definition]] = {
+    Entity.kind: Entity,
+    FeatureView.kind: FeatureView,
+    FeatureService.kind: FeatureService,
+}
+
+
+def from_spec(kind: str, spec: Mapping[str, Any]) -> Definition:
+    """Rebuild a definition of ``kind`` from its spec."""
+    cls = KINDS.get(kind)
+    if cls is None:
+        raise DefinitionError(f"unknown object kind {kind!r}; known kinds: {sorted(KINDS)}")
+    return cls.from_spec(spec)  # type: ignore[attr-defined,no-any-return]
+
+
+@dataclass(frozen=True)
+class RepoContents:
+    """Entities, feature views and services by name, validated together."""
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    views: dict[str, FeatureView] = field(default_factory=dict)
+    services: dict[str, FeatureService] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, objects: Iterable[Definition]) -> RepoContents:
+        """Group ``objects`` by kind and validate them together."""
+        contents = cls()
+        for obj in objects:
+            contents._add(obj)
+        contents.validate()
+        return contents
+
+    def _add(self, obj: Definition) -> None:
+        tables: dict[type[Definition], dict[str, Any]] = {
+            Entity: self.entities,
+            FeatureView: self.views,
+            FeatureService: self.services,
+        }
+        table = tables.get(type(obj))
+        if table is None:
+            raise DefinitionError(f"not a definition pitstore can register: {obj!r}")
+        existing: Definition | None = table.get(obj.name)
+        if existing is not None and existing != obj:
+            raise DefinitionError(
+                f"two different {obj.kind.replace('_', ' ')}s are named {obj.name!r}; "
+                "rename one of them"
+            )
+        table[obj.name] = obj
+
+    def all(self) -> list[Definition]:
+        """Every definition, entities first, then views, then services."""
+        return [*self.entities.values(), *self.views.values(), *self.services.values()]
+
+    def validate(self) -> None:
+        """Check references between definitions; raise DefinitionError on the first problem."""
+        for view in self.views.values():
+            self._check_view(view)
+        for service in self.services.values():
+            self._check_service(service)
+
+    def _check_view(self, view: FeatureView) -> None:
+        key_names: dict[str, str] = {}
+        for name in view.entities:
+            entity = self.entities.get(name)
+            if entity is None:
+                raise NotFoundError(
+                    f"entity (used by feature view {view.name!r})", name, self.entities
+                )
+            for key in entity.join_keys:
+                if key in key_names:
+                    raise DefinitionError(
+                        f"feature view {view.name!r}: entities {key_names[key]!r} and "
+                        f"{name!r} both use join key {key!r}"
+                    )
+                key_names[key] = name
+        for feature in view.feature_names:
+            if feature in key_names:
+                raise DefinitionError(
+                    f"feature view {view.name!r}: field {feature!r} is a join key of entity "
+                    f"{key_names[feature]!r}; pass the Entity object (not its name) in "
+                    "entities=..., or remove the field from the schema"
+                )
+
+    def _check_service(self, service: FeatureService) -> None:
+        for view_name, features in service.projections:
+            view = self.views.get(view_name)
+            if view is None:
+                raise NotFoundError(
+                    f"feature view (used by feature service {service.name!r})",
+                    view_name,
+                    self.views,
+                )
+            for feature in features:
+                if feature not in view.feature_names:
+                    raise NotFoundError(
+                        f"feature of view {view_name!r} (used by service {service.name!r})",
+                        feature,
+                        view.feature_names,
+                    )
+
+    def join_keys(self, view: FeatureView) -> list[tuple[str, Any]]:
+        """``(key, dtype)`` of every join key of ``view``, in entity order.
+
+        A key declared in the view's schema takes that type; otherwise the entity's type.
+        """
+        declared = {f.name: f.dtype for f in view.key_fields}
+        keys: list[tuple[str, Any]] = []
+        for name in view.entities:
+            entity = self.entities[name]
+            for key, dtype in zip(entity.join_keys, entity.dtypes, strict=True):
+                keys.append((key, declared.get(key, dtype)))
+        return keys

@@ -1,0 +1,134 @@
+"""Reading a view's Parquet source schema, and turning DuckDB errors into pitstore errors."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pitstore.errors import NotFoundError, PitstoreError, SchemaError
+from pitstore.offline.duckdb.sql import ScanPlan, epoch_us_expr, parquet_scan
+from pitstore.offline.duckdb.types import is_timestamp_sql
+from pitstore.offline.validation import check_timestamp_type, keys_comparable
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from pitstore.offline.base import ViewQuery
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSchema:
+    """Columns of a Parquet source: Arrow types (for checks) and DuckDB type names (for SQL)."""
+
+    path: str
+    arrow: pa.Schema
+    sql_types: dict[str, str]
+
+    def epoch_us(self, column: str) -> str:
+        """SQL expression: the timestamp ``column`` in microseconds since the epoch (UTC)."""
+        return epoch_us_expr(column, self.sql_types[column])
+
+    def scan_plan(self, view: ViewQuery, where: str) -> ScanPlan:
+        """The plan reading this source for ``view`` with the row filter ``where``."""
+        created = view.source.created_timestamp_field
+        return ScanPlan(
+            view=view,
+            relation=parquet_scan(self.path),
+            where=where,
+            ts_us=self.epoch_us(view.source.timestamp_field),
+            created_us=self.epoch_us(created) if created else None,
+        )
+
+    def describe(self) -> str:
+        """The column list, for error messages."""
+        return ", ".join(self.arrow.names)
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def missing_path_error(path: str, owner: str) -> NotFoundError:
+    """A NotFoundError naming the owner (a view or the entity frame), the path and the closest
+    existing paths in the same folder."""
+    folder = os.path.dirname(path) or "."
+    siblings = [] if _is_remote(path) else sorted(glob.glob(os.path.join(glob.escape(folder), "*")))
+    error = NotFoundError("Parquet path", path, siblings)
+    hint = f"; did you mean {error.closest[0]!r}?" if error.closest else "; check the path"
+    error.args = (f"{owner}: no Parquet file, folder or glob match at {path!r}{hint}",)
+    return error
+
+
+def inspect_source(con: duckdb.DuckDBPyConnection, view: ViewQuery) -> SourceSchema:
+    """Read the schema of ``view``'s source (Parquet footers only, no data)."""
+    path = view.source.path
+    if not _is_remote(path) and not glob.has_magic(path) and not os.path.exists(path):
+        raise missing_path_error(path, f"view {view.name!r}")
+    with translate_errors(f"view {view.name!r}", path):
+        relation = con.sql(f"SELECT * FROM {parquet_scan(path)} LIMIT 0")
+        arrow = relation.to_arrow_table().schema
+        sql_types = {n: str(t) for n, t in zip(relation.columns, relation.types, strict=True)}
+    return SourceSchema(path=path, arrow=arrow, sql_types=sql_types)
+
+
+def check_source(view: ViewQuery, schema: SourceSchema) -> None:
+    """Every column the view reads exists in its source, with usable types."""
+    where = f"view {view.name!r} (source {schema.path})"
+    names = set(schema.arrow.names)
+    source = view.source
+    needed = [*view.join_keys, source.timestamp_field, *(f.column for f in view.features)]
+    if source.created_timestamp_field:
+        needed.append(source.created_timestamp_field)
+    for column in needed:
+        if column not in names:
+            raise SchemaError(
+                f"view {view.name!r}: column {column!r} not in source {schema.path} "
+                f"(columns: {schema.describe()}); fix the view definition or the data"
+            )
+    for column in filter(None, [source.timestamp_field, source.created_timestamp_field]):
+        check_timestamp_type(schema.arrow.field(column).type, column, where)
+        if not is_timestamp_sql(schema.sql_types[column]):  # pragma: no cover - Arrow agrees
+            raise SchemaError(f"{where}: column {column!r} is not a timestamp")
+    for key, key_type in zip(view.join_keys, view.key_types, strict=True):
+        actual = schema.arrow.field(key).type
+        if not keys_comparable(actual, key_type):
+            raise SchemaError(
+                f"{where}: key column {key!r} has type {actual}, but the view declares "
+                f"{key_type}; fix the entity's key type or the data"
+            )
+
+
+@contextmanager
+def translate_errors(owner: str, path: str | None = None) -> Iterator[None]:
+    """Re-raise DuckDB errors as pitstore errors naming the owner (``view 'x'``) and the path."""
+    import duckdb
+
+    where = f"{owner} (source {path})" if path else owner
+    try:
+        yield
+    except duckdb.IOException as exc:
+        if path and "No files found" in str(exc):
+            raise missing_path_error(path, owner) from exc
+        raise SchemaError(f"{where}: cannot read Parquet: {_first_line(exc)}") from exc
+    except (
+        duckdb.BinderException,
+        duckdb.ConversionException,
+        duckdb.InvalidInputException,
+        duckdb.ParserException,
+        duckdb.CatalogException,
+    ) as exc:
+        raise SchemaError(f"{where}: {_first_line(exc)}") from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise PitstoreError(
+            f"{where}: DuckDB ran out of memory ({_first_line(exc)}); raise memory_limit or set "
+            "temp_directory so that DuckDB can spill to disk"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,214 @@
+"""The SQL text of the DuckDB engine's queries (pure string building, no connection).
+
+Plan of a point-in-time retrieval (DESIGN.md section 3), per view:
+
+1. scan the Parquet source directly, projecting the keys, the timestamps and the features, with
+   a filter on the raw timestamp column that DuckDB pushes into the Parquet reader (row groups
+   outside ``[min(entity ts) - ttl, max(entity ts)]`` are skipped);
+2. ``ASOF LEFT JOIN`` the entity rows to it on the keys and on one *order key* that encodes
+   ``(ts, created)`` as a single HUGEINT, ``epoch_us(ts) * 2^64 + rank(created)`` with a null
+   created ranked lowest. The greatest order key ``<=`` the entity's ``epoch_us(ts) * 2^64 +
+   (2^64 - 1)`` is exactly the candidate with the greatest ts, then the greatest created, so the
+   tie-break costs no extra pass (no dedup step, no window);
+3. apply the TTL after the match: if the chosen row is older than ``ts - ttl``, every other
+   candidate is older still, so the features are null.
+
+The views' results are joined on the entity row number and sorted by it, which restores the
+input order. All timestamps are compared as microseconds since the epoch, so naive values are
+read as UTC whatever the session or OS time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pitstore.offline.duckdb.types import sql_type
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pitstore.offline.base import ViewQuery
+
+RN = "__pitstore_rn"
+"""Entity row number (input order)."""
+TS = "__pitstore_ts"
+"""Entity timestamp as microseconds since the epoch (UTC)."""
+ORD = "__pitstore_o"
+"""Order key: ``(ts, created)`` packed into one HUGEINT."""
+
+_SCALE = 2**64
+_CREATED_OFFSET = 2**63  # moves a signed int64 of microseconds into [0, 2^64)
+_WIDEN_US = 1_000_000  # pruning bounds are widened by 1 s, so unit truncation can't drop a row
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_scan(path: str) -> str:
+    """A ``read_parquet`` call over a file, folder or glob."""
+    return f"read_parquet({literal(path)})"
+
+
+def epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is read as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def ttl_us(ttl: timedelta) -> int:
+    """A TTL in whole microseconds."""
+    return (ttl.days * 86_400 + ttl.seconds) * 1_000_000 + ttl.microseconds
+
+
+def _timestamp_literal(us: int, column_type: str) -> str:
+    """A constant of the column's own type, so the filter reaches the Parquet reader."""
+    us = max(min(us, epoch_us(datetime(9999, 12, 31))), epoch_us(datetime(1, 1, 2)))
+    wall = datetime(1970, 1, 1) + timedelta(microseconds=us)
+    return f"CAST(TIMESTAMP {literal(wall.isoformat(sep=' '))} AS {column_type})"
+
+
+def time_filter(column: str, column_type: str, lo_us: int | None, hi_us: int | None) -> str:
+    """A WHERE condition keeping non-null timestamps in (a slightly wider) ``[lo, hi]``."""
+    col = ident(column)
+    parts = [f"{col} IS NOT NULL"]
+    if lo_us is not None:
+        parts.append(f"{col} >= {_timestamp_literal(lo_us - _WIDEN_US, column_type)}")
+    if hi_us is not None:
+        parts.append(f"{col} <= {_timestamp_literal(hi_us + _WIDEN_US, column_type)}")
+    return " AND ".join(parts)
+
+
+def epoch_us_expr(column: str, column_type: str) -> str:
+    """Microseconds since the epoch of a timestamp column of the given DuckDB type.
+
+    A naive value is read as UTC: ``epoch_us`` of a TIMESTAMP counts its wall-clock time from
+    the epoch without any zone. Other units (``TIMESTAMP_NS``, ``TIMESTAMPTZ_NS``...) are cast
+    to microseconds first; the cast of a microsecond type to itself costs nothing.
+    """
+    upper = column_type.upper()
+    target = "TIMESTAMPTZ" if "TIME ZONE" in upper or "TZ" in upper else "TIMESTAMP"
+    return f"epoch_us(CAST({ident(column)} AS {target}))"
+
+
+def source_order_key(ts_us: str, created_us: str | None) -> str:
+    """The HUGEINT order key of a source row: ts first, then created (null lowest)."""
+    ts = f"{ts_us}::HUGEINT * {_SCALE}"
+    if created_us is None:
+        return f"({ts})"
+    return f"({ts} + coalesce({created_us}::HUGEINT + {_CREATED_OFFSET}, 0))"
+
+
+def entity_order_key(ts_us_expr: str) -> str:
+    """The order key of an entity row: above every source row with the same ts."""
+    return f"({ts_us_expr}::HUGEINT * {_SCALE} + {_SCALE - 1})"
+
+
+def feature_expr(column: str, arrow_type: pa.DataType) -> str:
+    """A source column cast to the feature's declared type (when DuckDB has that type)."""
+    target = sql_type(arrow_type)
+    return f"CAST({ident(column)} AS {target})" if target else ident(column)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPlan:
+    """How one view's source is read: the relation and the row filter."""
+
+    view: ViewQuery
+    relation: str
+    where: str
+    ts_us: str
+    """Expression: the row's ts in microseconds (see :func:`epoch_us_expr`)."""
+    created_us: str | None
+    """Expression: the row's created timestamp in microseconds, if the view has one."""
+
+
+def _source_cte(index: int, plan: ScanPlan) -> str:
+    view = plan.view
+    cols = [ident(k) for k in view.join_keys]
+    cols.append(f"{source_order_key(plan.ts_us, plan.created_us)} AS {ORD}")
+    for j, feature in enumerate(view.features):
+        cols.append(f"{feature_expr(feature.column, feature.arrow_type)} AS f{index}_{j}")
+    return f"s{index} AS (SELECT {', '.join(cols)} FROM {plan.relation} WHERE {plan.where})"
+
+
+def _join_cte(index: int, view: ViewQuery) -> str:
+    on = [f"e.{ident(k)} = s.{ident(k)}" for k in view.join_keys]
+    on.append(f"e.{ORD} >= s.{ORD}")
+    cols = [f"e.{RN}"]
+    for j in range(len(view.features)):
+        value = f"s.f{index}_{j}"
+        if view.ttl is not None:
+            floor = f"((e.{TS} - {ttl_us(view.ttl)})::HUGEINT * {_SCALE})"
+            value = f"CASE WHEN s.{ORD} >= {floor} THEN {value} END"
+        cols.append(f"{value} AS f{index}_{j}")
+    return (
+        f"j{index} AS (SELECT {', '.join(cols)} FROM e "
+        f"ASOF LEFT JOIN s{index} AS s ON {' AND '.join(on)})"
+    )
+
+
+def historical_sql(entity_relation: str, plans: Sequence[ScanPlan], passthrough: str | None) -> str:
+    """The point-in-time query, ordered by entity row number.
+
+    ``entity_relation`` has the row number, the key columns and the ts in microseconds;
+    ``passthrough``, when given, is a relation with the row number and the columns to return in
+    front of the features (otherwise only the features are returned).
+    """
+    keys = sorted({k for plan in plans for k in plan.view.join_keys})
+    entity_cols = [RN, *(ident(k) for k in keys), TS, f"{entity_order_key(TS)} AS {ORD}"]
+    ctes = [f"e AS (SELECT {', '.join(entity_cols)} FROM {entity_relation})"]
+    outputs: list[str] = []
+    for i, plan in enumerate(plans):
+        ctes.append(_source_cte(i, plan))
+        ctes.append(_join_cte(i, plan.view))
+        for j, feature in enumerate(plan.view.features):
+            outputs.append(f"j{i}.f{i}_{j} AS {ident(feature.output)}")
+    joins = [f"JOIN j{i} ON j{i}.{RN} = j0.{RN}" for i in range(1, len(plans))]
+    select = outputs
+    if passthrough is not None:
+        select = [f"p.* EXCLUDE ({RN})", *outputs]
+        joins.append(f"JOIN {passthrough} AS p ON p.{RN} = j0.{RN}")
+    return (
+        f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM j0 "
+        f"{' '.join(joins)} ORDER BY j0.{RN}"
+    )
+
+
+def latest_sql(plan: ScanPlan) -> str:
+    """Latest row per entity (greatest ts, then created) among the filtered source rows."""
+    view = plan.view
+    source = view.source
+    created = (
+        f"CAST({ident(source.created_timestamp_field)} AS TIMESTAMPTZ)"
+        if source.created_timestamp_field
+        else "CAST(NULL AS TIMESTAMPTZ)"
+    )
+    fields = [f"t := CAST({ident(source.timestamp_field)} AS TIMESTAMPTZ)", f"c := {created}"]
+    fields += [
+        f"f{j} := {feature_expr(f.column, f.arrow_type)}" for j, f in enumerate(view.features)
+    ]
+    order = source_order_key(plan.ts_us, plan.created_us)
+    keys = ", ".join(ident(k) for k in view.join_keys)
+    not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
+    picked = [
+        "struct_extract(r, 't') AS __ts",
+        "struct_extract(r, 'c') AS __created",
+        *(f"struct_extract(r, 'f{j}') AS {ident(f.output)}" for j, f in enumerate(view.features)),
+    ]
+    return (
+        f"SELECT {keys}, {', '.join(picked)} FROM ("
+        f"SELECT {keys}, arg_max(struct_pack({', '.join(fields)}), {order}) AS r "
+        f"FROM {plan.relation} WHERE {plan.where} AND {not_null} GROUP BY {keys})"
+    )

@@ -1,0 +1,129 @@
+"""Engine-independent checks of an entity frame against the views of a retrieval.
+
+Pure functions over Arrow schemas, shared by every offline engine so that each one rejects bad
+input with the same message, before any heavy work (DESIGN.md section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pitstore.errors import SchemaError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pitstore.offline.base import ViewQuery
+
+
+def key_family(arrow_type: pa.DataType) -> str:
+    """The comparison family of a key type: ``integer``, ``string``, ``binary`` or the type.
+
+    Two key columns can be joined when their families are equal: int32 and int64 compare, a
+    string and an int64 do not (silently casting one to the other would hide a wrong key).
+    """
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    if isinstance(arrow_type, pa.DictionaryType):
+        return key_family(arrow_type.value_type)
+    if pat.is_integer(arrow_type):
+        return "integer"
+    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type) or _is_view(arrow_type, "s"):
+        return "string"
+    if (
+        pat.is_binary(arrow_type)
+        or pat.is_large_binary(arrow_type)
+        or pat.is_fixed_size_binary(arrow_type)
+        or _is_view(arrow_type, "b")
+    ):
+        return "binary"
+    return str(arrow_type)
+
+
+def _is_view(arrow_type: pa.DataType, kind: str) -> bool:
+    import pyarrow as pa
+
+    view = pa.string_view() if kind == "s" else pa.binary_view()
+    return bool(arrow_type == view)
+
+
+def keys_comparable(left: pa.DataType, right: pa.DataType) -> bool:
+    """Whether values of the two key types can be compared for equality."""
+    import pyarrow.types as pat
+
+    if pat.is_null(left) or pat.is_null(right):
+        return True  # an all-null column (e.g. pandas None) matches nothing, but is no error
+    return key_family(left) == key_family(right)
+
+
+def check_timestamp_type(arrow_type: pa.DataType, column: str, where: str) -> None:
+    """Raise SchemaError unless ``arrow_type`` is an Arrow timestamp (any unit, any zone).
+
+    Dates are refused: whether a date means the start or the end of its day decides whether
+    a feature leaks from the future, so the caller must say it with a timestamp.
+    """
+    import pyarrow.types as pat
+
+    if pat.is_timestamp(arrow_type):
+        return
+    hint = "convert it to a timestamp, e.g. pandas.to_datetime(df[col], utc=True)"
+    if pat.is_date(arrow_type):
+        hint = "a date is ambiguous (start or end of the day?); " + hint
+    elif pat.is_string(arrow_type) or pat.is_large_string(arrow_type):
+        hint = "strings are not parsed implicitly; " + hint
+    raise SchemaError(
+        f"{where}: timestamp column {column!r} has type {arrow_type}, not a timestamp; {hint}"
+    )
+
+
+def check_entity_schema(
+    schema: pa.Schema, views: Sequence[ViewQuery], timestamp_column: str
+) -> None:
+    """Check the entity frame has the timestamp and every join key, with comparable types.
+
+    Also refuses output columns that would clash with an input column or with each other.
+    """
+    names = list(schema.names)
+    available = ", ".join(repr(n) for n in names) or "(none)"
+    if timestamp_column not in names:
+        raise SchemaError(
+            f"entity frame has no timestamp column {timestamp_column!r} (columns: {available}); "
+            "add it or pass timestamp_column=<name>"
+        )
+    check_timestamp_type(schema.field(timestamp_column).type, timestamp_column, "entity frame")
+    for view in views:
+        for key, key_type in zip(view.join_keys, view.key_types, strict=True):
+            if key not in names:
+                raise SchemaError(
+                    f"view {view.name!r} needs join key column {key!r} in the entity frame "
+                    f"(columns: {available}); add the column or rename yours to {key!r}"
+                )
+            actual = schema.field(key).type
+            if not keys_comparable(actual, key_type):
+                raise SchemaError(
+                    f"view {view.name!r}: entity column {key!r} has type {actual}, which cannot "
+                    f"be compared with the key type {key_type}; cast the column to {key_type}"
+                )
+    check_output_names(names, views)
+
+
+def check_output_names(input_columns: Sequence[str], views: Sequence[ViewQuery]) -> None:
+    """Refuse a feature output name equal to an input column or to another feature's output."""
+    owner: dict[str, str] = {}
+    inputs = set(input_columns)
+    for view in views:
+        for feature in view.features:
+            name = feature.output
+            if name in inputs:
+                raise SchemaError(
+                    f"view {view.name!r}: feature output {name!r} clashes with the entity frame "
+                    "column of the same name; rename that column or use full feature names"
+                )
+            if name in owner:
+                raise SchemaError(
+                    f"feature output {name!r} is produced by both views {owner[name]!r} and "
+                    f"{view.name!r}; use full feature names (view__feature)"
+                )
+            owner[name] = view.name

@@ -1,0 +1,79 @@
+"""The online store interface: write a batch of rows for a view, read many keys, drop a view.
+
+Entity keys arrive already encoded (:mod:`pitstore.online.keys`), identical for every store.
+Timestamps are integer microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Reserved column names in a write batch.
+KEY_COLUMN = "__key"
+TS_COLUMN = "__ts"
+CREATED_COLUMN = "__created"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCapabilities:
+    """What a store can do natively; the facade reads these instead of catching errors."""
+
+    native_ttl: bool = False
+    """The store expires keys by itself (a storage optimisation: reads still apply the TTL)."""
+    atomic_monotonic_writes: bool = True
+    """Older rows never replace newer ones, even with concurrent writers."""
+    concurrent_reads_during_write: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRead:
+    """Request to read some features of one view for a list of encoded keys."""
+
+    view: str
+    features: tuple[str, ...]
+    keys: Sequence[bytes]
+
+
+@dataclass(slots=True)
+class ViewRows:
+    """Result of one :class:`ViewRead`, aligned with its keys.
+
+    ``event_ts[i]`` is None when key ``i`` is not stored; ``columns[j][i]`` is the value of
+    feature ``j`` for key ``i`` (None when missing or null).
+    """
+
+    event_ts: list[int | None]
+    columns: list[list[Any]]
+
+
+class OnlineStore(Protocol):
+    """What the store facade needs from an online store."""
+
+    capabilities: ClassVar[StoreCapabilities]
+
+    def write(self, view: str, batch: pa.RecordBatch) -> int:
+        """Upsert rows of ``view``; returns how many rows were applied.
+
+        ``batch`` has ``__key`` (binary), ``__ts`` and ``__created`` (int64 microseconds, created
+        nullable) and one column per feature. A row replaces the stored row of its key only when
+        ``(__ts, __created)`` is greater than or equal to the stored pair (nulls lowest): late or
+        replayed rows never roll a value back. Features absent from ``batch`` keep no old value.
+        """
+        ...
+
+    def read(self, requests: Sequence[ViewRead]) -> list[ViewRows]:
+        """Read every request in as few round trips as the store allows."""
+        ...
+
+    def delete_view(self, view: str) -> None:
+        """Drop all rows of ``view`` (no-op when it has none)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,85 @@
+"""The registry interface: persisted definitions, their versions, and view watermarks.
+
+A registry keeps one row per object (kind, name) with its spec, every applied version of it,
+and a per-project revision number that ``apply`` checks and bumps (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pitstore.registry.plan import Plan
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """The current version of one registered object."""
+
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One applied change of an object: ``action`` is added, changed or removed."""
+
+    kind: str
+    name: str
+    version: int
+    action: str
+    spec: dict[str, Any]
+    revision: int
+    applied_at: datetime
+    applied_by: str
+
+
+class Registry(Protocol):
+    """What the store facade needs from a registry backend."""
+
+    project: str
+
+    def revision(self) -> int:
+        """The project's revision: bumped by every apply (0 for a new project)."""
+        ...
+
+    def list_objects(self, kind: str | None = None) -> list[StoredObject]:
+        """Current objects, optionally of one kind, sorted by kind then name."""
+        ...
+
+    def get_object(self, kind: str, name: str) -> StoredObject | None:
+        """The current version of one object, or None."""
+        ...
+
+    def apply(self, plan: Plan, author: str) -> int:
+        """Perform ``plan`` in one transaction and return the new revision.
+
+        Raises :class:`~pitstore.errors.ConflictError` when the registry's revision is no
+        longer ``plan.base_revision`` (someone applied in between): plan again.
+        """
+        ...
+
+    def history(self, kind: str, name: str) -> list[VersionRecord]:
+        """Every applied version of one object, oldest first."""
+        ...
+
+    def get_watermark(self, view: str) -> datetime | None:
+        """The end of the last successful materialization of ``view``."""
+        ...
+
+    def set_watermark(self, view: str, watermark: datetime) -> None:
+        """Record a successful materialization of ``view`` up to ``watermark``."""
+        ...
+
+    def teardown(self) -> None:
+        """Remove every object, version and watermark of the project."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,117 @@
+"""Plans: the difference between what is registered and what a repo defines, as data.
+
+A plan is computed without writing anything; the registry applies it in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Action = Literal["add", "change", "remove"]
+
+#: Spec keys of a feature view whose change makes already materialized rows stale.
+DATA_SHAPING_KEYS = frozenset({"features", "key_fields", "entities", "source"})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One changed value inside a spec; ``path`` such as ``features.conv_rate.dtype``."""
+
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChange:
+    """One object to add, change or remove, with its field-level differences."""
+
+    kind: str
+    name: str
+    action: Action
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    fields: tuple[FieldChange, ...] = ()
+
+    @property
+    def resets_data(self) -> bool:
+        """True when a view's stored online data and watermark no longer fit its definition."""
+        if self.kind != "feature_view":
+            return False
+        if self.action == "remove":
+            return True
+        return any(f.path.split(".")[0] in DATA_SHAPING_KEYS for f in self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Changes to apply on top of registry revision ``base_revision``."""
+
+    base_revision: int
+    changes: tuple[ObjectChange, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def of(self, action: Action) -> list[ObjectChange]:
+        return [c for c in self.changes if c.action == action]
+
+
+_KIND_ORDER = {"entity": 0, "feature_view": 1, "feature_service": 2}
+
+
+def make_plan(
+    current: Mapping[tuple[str, str], dict[str, Any]],
+    desired: Mapping[tuple[str, str], dict[str, Any]],
+    base_revision: int,
+    prune: bool = True,
+) -> Plan:
+    """Diff ``current`` against ``desired`` specs, keyed by ``(kind, name)``.
+
+    With ``prune``, objects registered but not desired are removed (a repo is the whole truth);
+    without it, only additions and changes are planned (the SDK's partial apply).
+    """
+    changes: list[ObjectChange] = []
+    for key, spec in desired.items():
+        old = current.get(key)
+        if old is None:
+            changes.append(ObjectChange(key[0], key[1], "add", None, spec))
+        elif old != spec:
+            fields = tuple(diff_specs(old, spec))
+            changes.append(ObjectChange(key[0], key[1], "change", old, spec, fields))
+    if prune:
+        for key, spec in current.items():
+            if key not in desired:
+                changes.append(ObjectChange(key[0], key[1], "remove", spec, None))
+    changes.sort(key=lambda c: (_KIND_ORDER.get(c.kind, 9), c.name))
+    return Plan(base_revision, tuple(changes))
+
+
+def diff_specs(old: Any, new: Any, path: str = "") -> list[FieldChange]:
+    """Field-level differences between two specs; lists of named dicts are matched by name."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[FieldChange] = []
+        for key in list(old) + [k for k in new if k not in old]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in new:
+                out.append(FieldChange(sub, old[key], None))
+            elif key not in old:
+                out.append(FieldChange(sub, None, new[key]))
+            else:
+                out.extend(diff_specs(old[key], new[key], sub))
+        return out
+    if _named_list(old) and _named_list(new):
+        return diff_specs({i["name"]: i for i in old}, {i["name"]: i for i in new}, path)
+    return [] if old == new else [FieldChange(path, old, new)]
+
+
+def _named_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(i, dict) and "name" in i for i in value)
+        and len({i["name"] for i in value}) == len(value)
+    )

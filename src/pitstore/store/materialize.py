@@ -1,0 +1,173 @@
+"""Materialization: the latest value per entity, from the offline engine to the online store.
+
+The engine deduplicates (one row per entity, inside DuckDB); this module encodes keys, writes
+Arrow batches, and advances a view's watermark only after all its batches were written. A run
+that dies half way leaves the old watermark; writes are monotonic, so rerunning is harmless
+and ends in the same state as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from pitstore.definitions import FeatureView
+from pitstore.errors import DefinitionError
+from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN
+from pitstore.store.resolve import ViewSelection
+from pitstore.store.retrieval import view_query
+from pitstore.timeutil import to_utc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pitstore.offline.base import ViewQuery
+    from pitstore.store.feature_store import FeatureStore
+
+#: Where an incremental run starts for a view with no watermark and no TTL.
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_BATCH_ROWS = 100_000
+
+
+class Progress(Protocol):
+    """Receives progress of a materialization (the CLI shows it as progress bars)."""
+
+    def view_started(self, view: str, start: datetime, end: datetime) -> None: ...
+
+    def rows_written(self, view: str, rows: int) -> None: ...
+
+    def view_finished(self, view: str, rows: int, seconds: float) -> None: ...
+
+
+@dataclass
+class ViewReport:
+    """What materialization did for one view."""
+
+    view: str
+    start: datetime
+    end: datetime
+    rows: int
+    seconds: float
+
+
+@dataclass
+class MaterializeReport:
+    """What a materialization run did, view by view."""
+
+    views: list[ViewReport] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(v.rows for v in self.views)
+
+
+def materialize(
+    store: FeatureStore,
+    start: datetime | None,
+    end: datetime,
+    views: list[str] | None,
+    *,
+    progress: Progress | None = None,
+    incremental: bool,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> MaterializeReport:
+    """Materialize ``views`` (default: every online view) over ``[start, end]``."""
+    end = to_utc(end)
+    snapshot = store.catalog.current()
+    targets = _targets(list(snapshot.contents.views.values()), views)
+    report = MaterializeReport()
+    for view in targets:
+        keys = tuple(k for k, _ in snapshot.contents.join_keys(view))
+        selection = ViewSelection(view, view.feature_names, view.feature_names, keys)
+        query = view_query(snapshot, selection, store.repo_path)
+        begin = _start(store, view, end) if incremental else to_utc(_require(start))
+        if begin > end:
+            raise DefinitionError(f"materialize: start {begin} is after end {end}")
+        report.views.append(_one_view(store, query, begin, end, progress, batch_rows))
+    return report
+
+
+def _require(start: datetime | None) -> datetime:
+    assert start is not None
+    return start
+
+
+def _targets(all_views: list[FeatureView], names: list[str] | None) -> list[FeatureView]:
+    if names is None:
+        return [v for v in all_views if v.online]
+    by_name = {v.name: v for v in all_views}
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            from pitstore.errors import NotFoundError
+
+            raise NotFoundError("feature view", name, by_name)
+        if not by_name[name].online:
+            raise DefinitionError(
+                f"feature view {name!r} has online=False; set online=True to materialize it"
+            )
+        chosen.append(by_name[name])
+    return chosen
+
+
+def _start(store: FeatureStore, view: FeatureView, end: datetime) -> datetime:
+    """Where an incremental run of ``view`` starts: its watermark, else ``end - ttl``."""
+    watermark = store.registry.get_watermark(view.name)
+    if watermark is not None:
+        return watermark
+    return end - view.ttl if view.ttl is not None else BEGINNING
+
+
+def _one_view(
+    store: FeatureStore,
+    query: ViewQuery,
+    start: datetime,
+    end: datetime,
+    progress: Progress | None,
+    batch_rows: int,
+) -> ViewReport:
+    began = time.perf_counter()
+    if progress:
+        progress.view_started(query.name, start, end)
+    rows = 0
+    reader = store.offline.latest(query, start, end)
+    for batch in _rechunk(reader, batch_rows):
+        rows += store.online.write(query.name, to_write_batch(batch, query))
+        if progress:
+            progress.rows_written(query.name, batch.num_rows)
+    # Only now, with every batch written, may the watermark move (never backwards).
+    old = store.registry.get_watermark(query.name)
+    if old is None or old < end:
+        store.registry.set_watermark(query.name, end)
+    seconds = time.perf_counter() - began
+    if progress:
+        progress.view_finished(query.name, rows, seconds)
+    return ViewReport(query.name, start, end, rows, seconds)
+
+
+def _rechunk(reader: pa.RecordBatchReader, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    for batch in reader:
+        for offset in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(offset, batch_rows)
+
+
+def to_write_batch(batch: pa.RecordBatch, query: ViewQuery) -> pa.RecordBatch:
+    """The engine's latest-rows batch as the online store's write batch."""
+    import pyarrow as pa
+
+    from pitstore.online.keys import encode_columns
+
+    keys = encode_columns(list(query.join_keys), [batch.column(k) for k in query.join_keys])
+    columns = {
+        KEY_COLUMN: keys,
+        TS_COLUMN: batch.column(TS_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()),
+        CREATED_COLUMN: batch.column(CREATED_COLUMN)
+        .cast(pa.timestamp("us", tz="UTC"))
+        .cast(pa.int64()),
+    }
+    for feature in query.features:
+        columns[feature.output] = batch.column(feature.output)
+    return pa.RecordBatch.from_pydict(columns)

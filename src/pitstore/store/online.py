@@ -1,0 +1,233 @@
+"""Online reads: resolve once, then encode keys, read the store, apply TTLs.
+
+The resolved read plan of a feature list (or service) is cached per registry snapshot, so a
+warm read does no registry I/O and no name resolution: it encodes keys, makes one store call
+for all views, and marks values older than ``now - ttl`` as expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from pitstore.definitions import FeatureService
+from pitstore.errors import SchemaError
+from pitstore.online.base import ViewRead
+from pitstore.online.keys import KeyEncoder
+from pitstore.store.catalog import Snapshot
+from pitstore.store.resolve import resolve
+from pitstore.timeutil import from_micros, to_micros, utcnow
+from pitstore.types import Timestamp
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from pitstore.store.feature_store import FeatureStore
+
+PRESENT: Final = "PRESENT"
+NOT_FOUND: Final = "NOT_FOUND"
+EXPIRED: Final = "EXPIRED"
+
+EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _ViewPlan:
+    view: str
+    features: tuple[str, ...]
+    outputs: tuple[str, ...]
+    join_keys: tuple[str, ...]
+    encoder: KeyEncoder
+    ttl_micros: int | None
+    arrow_types: tuple[Any, ...]
+    timestamps: tuple[bool, ...]
+    """Which features are timestamps (stores return them as microseconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    revision: int
+    views: tuple[_ViewPlan, ...]
+    entity_columns: tuple[str, ...]
+
+
+class OnlineResponse:
+    """Feature values per entity, columnar, with a status and event time per value."""
+
+    def __init__(
+        self,
+        entities: dict[str, list[Any]],
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[str]],
+        timestamps: dict[str, list[int | None]],
+        arrow_types: dict[str, Any],
+    ) -> None:
+        self.entities = entities
+        self.values = values
+        self.statuses = statuses
+        self._timestamps = timestamps
+        self._arrow_types = arrow_types
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.values)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """``{column: [values...]}``: the entity key columns, then the features."""
+        return {**self.entities, **self.values}
+
+    def event_timestamps(self) -> dict[str, list[datetime | None]]:
+        """The event time of each returned value (None when not found)."""
+        return {
+            name: [None if t is None else from_micros(t) for t in ts]
+            for name, ts in self._timestamps.items()
+        }
+
+    def to_arrow(self) -> pa.Table:
+        """The response as an Arrow table, feature columns typed as their views declare."""
+        import pyarrow as pa
+
+        columns = {k: pa.array(v) for k, v in self.entities.items()}
+        for name, values in self.values.items():
+            columns[name] = pa.array(values, type=self._arrow_types[name])
+        return pa.table(columns)
+
+    def to_pandas(self) -> pd.DataFrame:
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
+
+
+class OnlineService:
+    """Serves :meth:`FeatureStore.get_online_features` with cached read plans."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self._store = store
+        self._plans: dict[tuple[Any, ...], _ReadPlan] = {}
+
+    def read(
+        self,
+        features: list[str] | None,
+        entity_rows: EntityRows | None,
+        feature_service: str | FeatureService | None,
+        full_feature_names: bool,
+        now: datetime | None,
+    ) -> OnlineResponse:
+        plan = self._plan(features, feature_service, full_feature_names)
+        columns, count = _columns(entity_rows, plan.entity_columns)
+        now_micros = to_micros(now if now is not None else utcnow())
+        requests = [ViewRead(v.view, v.features, _encode(v, columns, count)) for v in plan.views]
+        results = self._store.online.read(requests)
+        values: dict[str, list[Any]] = {}
+        statuses: dict[str, list[str]] = {}
+        stamps: dict[str, list[int | None]] = {}
+        types: dict[str, Any] = {}
+        for view, rows in zip(plan.views, results, strict=True):
+            status = _statuses(rows.event_ts, view.ttl_micros, now_micros)
+            for j, output in enumerate(view.outputs):
+                column = rows.columns[j]
+                if view.timestamps[j]:
+                    column = [None if v is None else from_micros(v) for v in column]
+                if EXPIRED in status:
+                    column = [
+                        None if s == EXPIRED else v for v, s in zip(column, status, strict=True)
+                    ]
+                values[output] = column
+                statuses[output] = status
+                stamps[output] = rows.event_ts
+                types[output] = view.arrow_types[j]
+        entities = {k: list(columns[k]) for k in plan.entity_columns}
+        return OnlineResponse(entities, values, statuses, stamps, types)
+
+    def _plan(
+        self,
+        features: list[str] | None,
+        service: str | FeatureService | None,
+        full_feature_names: bool,
+    ) -> _ReadPlan:
+        snapshot = self._store.catalog.cached()
+        service_key = service.name if isinstance(service, FeatureService) else service
+        key = (tuple(features) if features else None, service_key, full_feature_names)
+        plan = self._plans.get(key)
+        if plan is None or plan.revision != snapshot.revision:
+            plan = _compile(snapshot, features, service, full_feature_names)
+            self._plans[key] = plan
+        return plan
+
+
+def _compile(
+    snapshot: Snapshot,
+    features: list[str] | None,
+    service: str | FeatureService | None,
+    full_feature_names: bool,
+) -> _ReadPlan:
+    views = []
+    entity_columns: list[str] = []
+    for selection in resolve(snapshot, features, service, full_feature_names):
+        view = selection.view
+        keys = snapshot.contents.join_keys(view)
+        views.append(
+            _ViewPlan(
+                view.name,
+                selection.features,
+                selection.outputs,
+                selection.join_keys,
+                KeyEncoder([k for k, _ in keys], [t for _, t in keys]),
+                view.ttl // timedelta(microseconds=1) if view.ttl is not None else None,
+                tuple(view.feature(f).dtype.to_arrow() for f in selection.features),
+                tuple(view.feature(f).dtype == Timestamp for f in selection.features),
+            )
+        )
+        entity_columns += [k for k in selection.join_keys if k not in entity_columns]
+    return _ReadPlan(snapshot.revision, tuple(views), tuple(entity_columns))
+
+
+def _columns(
+    entity_rows: EntityRows | None, needed: tuple[str, ...]
+) -> tuple[dict[str, Sequence[Any]], int]:
+    """Entity rows as columns of the needed join keys, with their row count."""
+    if entity_rows is None:
+        raise SchemaError(f"entity_rows is missing; pass e.g. [{{{needed[0]!r}: 1001}}]")
+    if isinstance(entity_rows, Mapping):
+        missing = [k for k in needed if k not in entity_rows]
+        if missing:
+            raise SchemaError(_missing_message(missing, list(entity_rows)))
+        columns = {k: entity_rows[k] for k in needed}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise SchemaError(
+                "entity columns have different lengths: "
+                + ", ".join(f"{k}={len(v)}" for k, v in columns.items())
+            )
+        return columns, lengths.pop() if lengths else 0
+    rows = list(entity_rows)
+    for i, row in enumerate(rows):
+        missing = [k for k in needed if k not in row]
+        if missing:
+            raise SchemaError(f"entity row {i}: " + _missing_message(missing, list(row)))
+    return {k: [row[k] for row in rows] for k in needed}, len(rows)
+
+
+def _missing_message(missing: list[str], present: list[str]) -> str:
+    return (
+        f"join key column(s) {missing} missing from the entity rows (got {present}); "
+        "every requested view needs its join keys"
+    )
+
+
+def _encode(view: _ViewPlan, columns: Mapping[str, Sequence[Any]], count: int) -> list[bytes]:
+    encode = view.encoder.encode
+    if len(view.join_keys) == 1:
+        return [encode((v,)) for v in columns[view.join_keys[0]]]
+    key_columns = [columns[k] for k in view.join_keys]
+    return [encode(tuple(c[i] for c in key_columns)) for i in range(count)]
+
+
+def _statuses(event_ts: list[int | None], ttl: int | None, now: int) -> list[str]:
+    oldest = None if ttl is None else now - ttl
+    return [
+        NOT_FOUND if ts is None else EXPIRED if oldest is not None and ts < oldest else PRESENT
+        for ts in event_ts
+    ]

@@ -1,0 +1,68 @@
+"""Loading definitions from a feature repo's Python files.
+
+Every ``.py`` file in the repo (outside hidden, ``_``-prefixed, data and virtualenv folders) is
+run as a module, and the definitions found at its top level are collected. This runs the repo's
+own code, as ``import`` would; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from pitstore.definitions import Definition, RepoContents
+from pitstore.errors import DefinitionError
+
+_SKIP_DIRS = {"data", "venv", "env", "node_modules", "site-packages", "__pycache__"}
+
+
+def repo_files(repo: Path) -> list[Path]:
+    """The Python files of a feature repo, in a stable order."""
+    files = []
+    for path in sorted(repo.rglob("*.py")):
+        parts = path.relative_to(repo).parts
+        if any(p.startswith((".", "_")) or p in _SKIP_DIRS for p in parts[:-1]):
+            continue
+        if parts[-1].startswith(("_", ".")) or parts[-1].startswith("test_"):
+            continue
+        files.append(path)
+    return files
+
+
+def load_repo(repo: Path) -> RepoContents:
+    """Run the repo's files and return their definitions, validated together."""
+    objects: list[Definition] = []
+    added_path = str(repo) not in sys.path
+    if added_path:
+        sys.path.insert(0, str(repo))
+    try:
+        for path in repo_files(repo):
+            objects.extend(_definitions_in(path, repo))
+    finally:
+        if added_path:
+            sys.path.remove(str(repo))
+    if not objects:
+        raise DefinitionError(
+            f"no definitions found in the Python files of {repo}; define Entity, FeatureView "
+            "and FeatureService objects at the top level of a .py file there"
+        )
+    return RepoContents.of(objects)
+
+
+def _definitions_in(path: Path, repo: Path) -> list[Definition]:
+    rel = path.relative_to(repo).with_suffix("")
+    module_name = "_pitstore_repo." + ".".join(rel.parts)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise DefinitionError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except DefinitionError as exc:
+        raise DefinitionError(f"{path}: {exc}") from exc
+    except Exception as exc:
+        raise DefinitionError(
+            f"{path} raised {type(exc).__name__}: {exc}; fix the file and run again"
+        ) from exc
+    return [v for v in vars(module).values() if isinstance(v, Definition)]

@@ -1,0 +1,412 @@
+"""Hand-written cases for the DuckDB engine: one per rule of DESIGN.md section 3, each input
+kind, each bad input, the outputs (Arrow, Parquet, batches) and ``latest``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pitstore.errors import ConfigError, NotFoundError, SchemaError
+from pitstore.offline.base import ViewQuery
+from pitstore.offline.duckdb import DuckDBEngine
+from pitstore.offline.duckdb.entities import is_sql
+
+from .helpers import UTC_US, at, ts_array, view, write_parquet
+
+I64 = pa.int64()
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[DuckDBEngine]:
+    with DuckDBEngine() as eng:
+        yield eng
+
+
+def source(tmp_path: Path, rows: list[tuple[Any, ...]], zone: str | None = "UTC") -> str:
+    """A source with columns k, ts, created, val from (k, ts_seconds, created_seconds, val)."""
+    table = pa.table(
+        {
+            "k": pa.array([r[0] for r in rows], I64),
+            "ts": ts_array([at(r[1]) for r in rows], zone),
+            "created": ts_array([at(r[2]) for r in rows], zone),
+            "val": pa.array([r[3] for r in rows], pa.float64()),
+        }
+    )
+    return write_parquet(tmp_path, table)
+
+
+def entities(keys: list[Any], seconds: list[float | None], zone: str | None = "UTC") -> pa.Table:
+    return pa.table(
+        {
+            "row_id": pa.array(range(len(keys)), I64),
+            "k": pa.array(keys, I64),
+            "event_timestamp": ts_array([at(s) for s in seconds], zone),
+        }
+    )
+
+
+def vals(engine: DuckDBEngine, ents: Any, path: str, ttl: timedelta | None = None) -> list[Any]:
+    v = view("v", path, [("k", I64)], [("val", pa.float64())], ttl=ttl)
+    return list(engine.historical(ents, [v]).to_arrow()["val"].to_pylist())
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+
+def test_latest_row_at_or_before_the_entity_time(engine: DuckDBEngine, tmp_path: Path) -> None:
+    path = source(tmp_path, [(1, 10, 10, 1.0), (1, 20, 20, 2.0), (1, 30, 30, 3.0)])
+    got = vals(engine, entities([1, 1, 1, 1], [5, 10, 25, 30]), path)
+    assert got == [None, 1.0, 2.0, 3.0]  # before all rows, exact hit, between, exact hit
+
+
+def test_ttl_bounds_are_inclusive(engine: DuckDBEngine, tmp_path: Path) -> None:
+    path = source(tmp_path, [(1, 10, 10, 1.0)])
+    ttl = timedelta(seconds=5)
+    got = vals(engine, entities([1, 1, 1], [15, 15.000001, 10]), path, ttl)
+    assert got == [1.0, None, 1.0]
+
+
+def test_ties_on_ts_are_broken_by_greatest_created_null_lowest(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    rows = [(1, 10, 3, 1.0), (1, 10, 7, 2.0), (1, 10, None, 3.0), (2, 10, None, 4.0)]
+    rows += [(2, 10, 1, 5.0), (2, 10, None, 6.0)]
+    path = source(tmp_path, rows)
+    assert vals(engine, entities([1, 2], [10, 11]), path) == [2.0, 5.0]
+
+
+def test_unknown_and_null_keys_and_null_times_give_nulls(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    path = source(tmp_path, [(1, 10, 10, 1.0), (None, 10, 10, 9.0)])
+    got = vals(engine, entities([1, 42, None, 1], [20, 20, 20, None]), path)
+    assert got == [1.0, None, None, None]
+
+
+def test_order_and_duplicates_are_kept(engine: DuckDBEngine, tmp_path: Path) -> None:
+    path = source(tmp_path, [(k, t, t, k * 100 + t) for k in (1, 2, 3) for t in (10, 20)])
+    ents = entities([3, 1, 2, 1, 3, 3], [25, 15, 21, 15, 10, 25])
+    result = engine.historical(ents, [view("v", path, [("k", I64)], [("val", pa.float64())])])
+    table = result.to_arrow()
+    assert table["row_id"].to_pylist() == [0, 1, 2, 3, 4, 5]
+    assert table["val"].to_pylist() == [320.0, 110.0, 220.0, 110.0, 310.0, 320.0]
+
+
+def test_naive_times_are_utc_and_aware_times_are_converted(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    # Source naive (UTC wall clock); entity times in +05:30, one second on each side of 10 s.
+    path = source(tmp_path, [(1, 10, 10, 1.0)], zone=None)
+    ents = entities([1, 1], [9, 10], zone="Asia/Kolkata")
+    assert vals(engine, ents, path) == [None, 1.0]
+    naive_entities = entities([1, 1], [9, 10], zone=None)
+    aware_source = source(tmp_path, [(1, 10, 10, 1.0)], zone="America/Los_Angeles")
+    assert vals(engine, naive_entities, aware_source) == [None, 1.0]
+
+
+def test_composite_keys_and_narrower_int_keys(engine: DuckDBEngine, tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "k": pa.array([1, 1], I64),
+            "s": ["a", "b"],
+            "ts": ts_array([at(0), at(0)], "UTC"),
+            "val": [1.0, 2.0],
+        }
+    )
+    v = view(
+        "v",
+        write_parquet(tmp_path, table),
+        [("k", I64), ("s", pa.string())],
+        [("val", pa.float64())],
+        created=None,
+    )
+    ents = pa.table(
+        {
+            "k": pa.array([1, 1, 1], pa.int32()),
+            "s": ["b", "a", "c"],
+            "event_timestamp": ts_array([at(1)] * 3, "UTC"),
+        }
+    )
+    assert engine.historical(ents, [v]).to_arrow()["val"].to_pylist() == [2.0, 1.0, None]
+
+
+def test_several_views_with_their_own_ttl_and_output_types(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    path = source(tmp_path, [(1, 10, 10, 1.5)])
+    short = view(
+        "short", path, [("k", I64)], [("val", "short_val", pa.float32())], ttl=timedelta(seconds=1)
+    )
+    forever = view(
+        "forever",
+        path,
+        [("k", I64)],
+        [("val", "forever_val", pa.float64()), ("ts", "seen", UTC_US)],
+    )
+    table = engine.historical(entities([1, 1], [10.5, 20]), [short, forever]).to_arrow()
+    assert table.column_names == [
+        "row_id",
+        "k",
+        "event_timestamp",
+        "short_val",
+        "forever_val",
+        "seen",
+    ]
+    assert table.schema.field("short_val").type == pa.float32()
+    assert table["short_val"].to_pylist() == [1.5, None]
+    assert table["forever_val"].to_pylist() == [1.5, 1.5]
+    assert table["seen"].to_pylist() == [at(10), at(10)]
+
+
+def test_input_columns_come_back_unchanged(engine: DuckDBEngine, tmp_path: Path) -> None:
+    path = source(tmp_path, [(1, 10, 10, 1.0)])
+    ents = pa.table(
+        {
+            "k": pa.array([1, 1], I64),
+            "event_timestamp": ts_array([at(11), at(12)], "Europe/Paris", unit="ns"),
+            "label": pa.array(["x", "y"]).dictionary_encode(),
+            "big": pa.array(["p", "q"], pa.large_string()),
+        }
+    )
+    table = engine.historical(
+        ents, [view("v", path, [("k", I64)], [("val", pa.float64())])]
+    ).to_arrow()
+    assert table.select(ents.column_names).equals(ents)
+
+
+# --- entity inputs ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def simple(tmp_path: Path) -> tuple[ViewQuery, pa.Table]:
+    path = source(tmp_path, [(1, 10, 10, 1.0), (2, 10, 10, 2.0)])
+    return view("v", path, [("k", I64)], [("val", pa.float64())]), entities([2, 1, 3], [11, 11, 11])
+
+
+def test_pandas_polars_arrow_and_reader_inputs(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
+) -> None:
+    v, ents = simple
+    inputs = [ents, ents.to_pandas(), pl.from_arrow(ents), ents.to_reader(), ents.to_batches()[0]]
+    for given in inputs:
+        assert engine.historical(given, [v]).to_arrow()["val"].to_pylist() == [2.0, 1.0, None]
+
+
+def test_parquet_path_folder_glob_and_sql_inputs(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
+) -> None:
+    v, ents = simple
+    folder = tmp_path / "entities"
+    folder.mkdir()
+    pq.write_table(ents, folder / "part.parquet")
+    file = str(folder / "part.parquet")
+    queries = [
+        f"SELECT * FROM read_parquet('{file}') ORDER BY row_id",
+        f"  with t AS (SELECT * FROM '{file}') SELECT * FROM t ORDER BY row_id;",
+        f"FROM '{file}' ORDER BY row_id",
+    ]
+    for given in [file, str(folder), str(folder / "*.parquet"), *queries]:
+        table = engine.historical(given, [v]).to_arrow()
+        assert table["val"].to_pylist() == [2.0, 1.0, None], given
+        assert table.column_names == ["row_id", "k", "event_timestamp", "val"]
+
+
+def test_sql_or_path_rule() -> None:
+    assert is_sql("SELECT 1") and is_sql("  with x as (select 1) select * from x")
+    assert is_sql("(SELECT 1)") and is_sql("from t") and is_sql("Select\n*")
+    assert not is_sql("select_rows.parquet") and not is_sql("from/x.parquet")
+    assert not is_sql("/data/entities/*.parquet")
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+def test_to_parquet_to_batches_and_to_pandas_match_to_arrow(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
+) -> None:
+    v, ents = simple
+    for given in [ents, str(write_parquet(tmp_path, ents, "ents"))]:
+        job = engine.historical(given, [v])
+        expected = job.to_arrow()
+        out = tmp_path / "out.parquet"
+        job.to_parquet(str(out))
+        written = pq.read_table(out)
+        assert written.column_names == expected.column_names
+        assert written.to_pylist() == expected.to_pylist()
+        assert job.to_batches().read_all().equals(expected)
+        assert job.to_pandas()["val"].tolist()[:2] == [2.0, 1.0]
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_missing_join_key_names_view_column_and_available(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
+) -> None:
+    v, ents = simple
+    with pytest.raises(SchemaError, match=r"view 'v' needs join key column 'k'.*'row_id'"):
+        engine.historical(ents.drop_columns(["k"]), [v])
+
+
+def test_missing_timestamp_column(engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]) -> None:
+    v, ents = simple
+    with pytest.raises(SchemaError, match=r"no timestamp column 'when'.*timestamp_column="):
+        engine.historical(ents, [v], timestamp_column="when")
+
+
+@pytest.mark.parametrize(
+    ("column", "pattern"),
+    [
+        (pa.array(["2024-01-01"]), "has type string, not a timestamp; strings are not parsed"),
+        (pa.array([datetime(2024, 1, 1).date()]), "has type date32.*ambiguous"),
+        (pa.array([1], I64), "has type int64, not a timestamp"),
+    ],
+)
+def test_timestamp_column_of_wrong_type(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], column: pa.Array, pattern: str
+) -> None:
+    v, _ = simple
+    ents = pa.table({"k": pa.array([1], I64), "event_timestamp": column})
+    with pytest.raises(SchemaError, match=pattern):
+        engine.historical(ents, [v])
+
+
+def test_key_of_incomparable_type(engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]) -> None:
+    v, _ = simple
+    ents = pa.table({"k": ["1"], "event_timestamp": ts_array([at(1)], "UTC")})
+    with pytest.raises(SchemaError, match=r"view 'v': entity column 'k' has type string.*int64"):
+        engine.historical(ents, [v])
+
+
+def test_source_column_missing_names_view_column_path(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
+) -> None:
+    v, ents = simple
+    bad = view("v", v.source.path, [("k", I64)], [("conv_rate", pa.float64())])
+    with pytest.raises(
+        SchemaError,
+        match=r"view 'v': column 'conv_rate' not in source .*src_\d+\.parquet "
+        r"\(columns: k, ts, created, val\)",
+    ):
+        engine.historical(ents, [bad])
+
+
+def test_source_key_type_mismatch(engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]) -> None:
+    v, _ = simple
+    bad = view("v", v.source.path, [("k", pa.string())], [("val", pa.float64())])
+    ents = pa.table({"k": ["1"], "event_timestamp": ts_array([at(1)], "UTC")})
+    with pytest.raises(
+        SchemaError, match=r"key column 'k' has type int64, but the view declares string"
+    ):
+        engine.historical(ents, [bad])
+
+
+def test_missing_source_file_and_entity_path(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
+) -> None:
+    v, ents = simple
+    missing = v.source.path.replace(".parquet", "x.parquet")
+    bad = view("v", missing, [("k", I64)], [("val", pa.float64())])
+    with pytest.raises(
+        NotFoundError, match=r"view 'v': no Parquet .* at '.*x\.parquet'; did you mean"
+    ):
+        engine.historical(ents, [bad])
+    with pytest.raises(NotFoundError, match=r"entity frame: no Parquet .*nowhere\.parquet"):
+        engine.historical("/nowhere.parquet", [v])
+    with pytest.raises(NotFoundError, match="no Parquet"):
+        engine.historical(
+            ents, [view("v", "/nowhere/*.parquet", [("k", I64)], [("val", pa.float64())])]
+        )
+
+
+def test_bad_sql_and_bad_input_type(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
+) -> None:
+    v, _ = simple
+    with pytest.raises(SchemaError, match=r"entity frame query.*no_such_table"):
+        engine.historical("SELECT * FROM no_such_table", [v])
+    with pytest.raises(SchemaError, match=r"got builtins\.dict"):
+        engine.historical({"k": [1]}, [v])
+
+
+def test_output_name_clashes(engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]) -> None:
+    v, ents = simple
+    with pytest.raises(SchemaError, match="feature output 'row_id' clashes"):
+        engine.historical(
+            ents, [view("v", v.source.path, [("k", I64)], [("val", "row_id", pa.float64())])]
+        )
+    other = view("w", v.source.path, [("k", I64)], [("val", pa.float64())])
+    with pytest.raises(SchemaError, match="both views 'v' and 'w'"):
+        engine.historical(ents, [v, other])
+
+
+# --- latest ----------------------------------------------------------------------------------
+
+
+def test_latest_per_entity_in_inclusive_range(engine: DuckDBEngine, tmp_path: Path) -> None:
+    rows = [(1, 10, 5, 1.0), (1, 20, 3, 2.0), (1, 20, 9, 3.0), (1, 20, None, 4.0), (1, 31, 1, 9.0)]
+    rows += [(2, 5, 5, 5.0), (2, 10, None, 6.0), (3, 40, 40, 7.0), (None, 15, 15, 8.0)]
+    v = view("v", source(tmp_path, rows), [("k", I64)], [("val", "out", pa.float32())])
+    start = BASE_NAIVE + timedelta(seconds=5)  # naive: read as UTC
+    end = datetime(2024, 1, 1, 0, 0, 30, tzinfo=timezone(timedelta(hours=0)))
+    table = engine.latest(v, start, end + timedelta(seconds=0)).read_all().sort_by("k")
+    assert table.schema == pa.schema(
+        [("k", I64), ("__ts", UTC_US), ("__created", UTC_US), ("out", pa.float32())]
+    )
+    assert table.to_pylist() == [
+        {"k": 1, "__ts": at(20), "__created": at(9), "out": 3.0},
+        {"k": 2, "__ts": at(10), "__created": None, "out": 6.0},
+    ]
+    edge = engine.latest(v, BASE_NAIVE + timedelta(seconds=31), BASE_NAIVE + timedelta(seconds=31))
+    assert edge.read_all()["out"].to_pylist() == [9.0]
+
+
+def test_latest_without_created_column(engine: DuckDBEngine, tmp_path: Path) -> None:
+    path = source(tmp_path, [(1, 10, None, 1.0), (1, 12, None, 2.0)])
+    v = view("v", path, [("k", I64)], [("val", pa.float64())], created=None)
+    table = engine.latest(v, BASE_NAIVE, BASE_NAIVE + timedelta(days=1)).read_all()
+    assert table.to_pylist() == [{"k": 1, "__ts": at(12), "__created": None, "val": 2.0}]
+
+
+BASE_NAIVE = datetime(2024, 1, 1)
+
+
+# --- engine ----------------------------------------------------------------------------------
+
+
+def test_settings_are_applied_and_bad_ones_are_config_errors(tmp_path: Path) -> None:
+    with DuckDBEngine(memory_limit="1GB", temp_directory=str(tmp_path), threads=1) as eng:
+        cur = eng.cursor()
+        settings = dict(
+            cur.sql(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN "
+                "('threads', 'temp_directory', 'TimeZone', 'memory_limit')"
+            ).fetchall()
+        )
+        cur.close()
+    assert settings["threads"] == "1" and settings["temp_directory"] == str(tmp_path)
+    assert settings["TimeZone"] == "UTC" and settings["memory_limit"].startswith("9")
+    with pytest.raises(ConfigError, match="memory_limit"):
+        DuckDBEngine(memory_limit="lots").cursor()
+
+
+def test_import_is_lazy() -> None:
+    code = (
+        "import sys, pitstore.offline.duckdb; "
+        "print(sorted(m for m in ('duckdb', 'pyarrow', 'pandas', 'polars') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_utc_constant() -> None:
+    assert at(0) == datetime(2024, 1, 1, tzinfo=UTC)

@@ -1,0 +1,129 @@
+"""The `pitstore` command end to end on the `init` demo repo, through the installed entry point."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+PITSTORE = str(Path(sys.executable).parent / "pitstore")
+
+
+def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [PITSTORE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+    if ok:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    run("init", "demo", cwd=root)
+    return root / "demo"
+
+
+def test_full_loop(repo: Path) -> None:
+    plan = run("plan", cwd=repo).stdout
+    assert "+ entity driver" in plan and "+ feature view driver_stats" in plan
+    assert "Plan: 5 to add, 0 to change, 0 to remove." in plan
+
+    assert "Applied: registry revision 1." in run("apply", cwd=repo).stdout
+    assert "No changes" in run("plan", cwd=repo).stdout
+
+    views = run("list", "views", cwd=repo).stdout
+    assert "driver_stats" in views and "customer_stats" in views
+    features = run("list", "features", cwd=repo).stdout
+    assert re.search(r"driver_stats:conv_rate\s+│?\s*float32", features), features
+
+    described = run("describe", "driver_activity", cwd=repo).stdout
+    assert "feature service driver_activity" in described
+    assert "source:driver_stats" in described  # lineage upstream
+
+    out = repo / "train.parquet"
+    result = run(
+        "historical",
+        "--entities",
+        "data/entities.parquet",
+        "--service",
+        "driver_activity",
+        "--out",
+        str(out),
+        cwd=repo,
+    )
+    assert "Wrote 20 rows" in result.stdout
+    table = pq.read_table(out)
+    assert table.column_names[:5] == [
+        "trip_id",
+        "driver_id",
+        "customer_id",
+        "event_timestamp",
+        "accepted",
+    ]
+    assert {"conv_rate", "avg_rating", "avg_spend"} <= set(table.column_names)
+
+    assert "Materialized" in run("materialize-incremental", "now", cwd=repo).stdout
+    online = run(
+        "get-online", "-e", "driver_id=1001", "-f", "driver_stats:conv_rate", cwd=repo
+    ).stdout
+    assert "driver_id = 1001" in online and "conv_rate = " in online and "PRESENT" in online
+
+
+def test_changing_a_definition_shows_a_field_diff_and_a_new_version(repo: Path) -> None:
+    run("apply", cwd=repo)
+    features = repo / "features.py"
+    text = features.read_text()
+    features.write_text(text.replace('"Hourly driver quality statistics"', '"Driver quality"'))
+    try:
+        plan = run("plan", cwd=repo).stdout
+        assert "~ feature view driver_stats" in plan
+        assert 'description: "Hourly driver quality statistics" -> "Driver quality"' in plan
+        run("apply", cwd=repo)
+        history = run("history", "driver_stats", cwd=repo).stdout
+        assert "v1 added" in history and "v2 changed" in history
+        assert "description: 'Hourly driver quality statistics' -> 'Driver quality'" in history
+    finally:
+        features.write_text(text)
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, repo: Path) -> None:
+    result = run("apply", cwd=tmp_path, ok=False)
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "pitstore init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    result = run("describe", "driver_stat", cwd=repo, ok=False)
+    assert result.returncode == 1 and "did you mean 'driver_stats'" in result.stderr
+
+    result = run(
+        "get-online", "-e", "driver_id=1001", "-f", "driver_stats:nope", cwd=repo, ok=False
+    )
+    assert result.returncode == 1 and "'nope'" in result.stderr
+
+    result = run("materialize", "yesterday", "now", cwd=repo, ok=False)
+    assert result.returncode == 1 and "'yesterday'" in result.stderr
+
+
+def test_broken_repo_file_names_the_file(tmp_path: Path) -> None:
+    run("init", "r", cwd=tmp_path)
+    (tmp_path / "r" / "broken.py").write_text("from pitstore import Entity\nx = Entity('a-b')\n")
+    result = run("plan", cwd=tmp_path / "r", ok=False)
+    assert "broken.py" in result.stderr and "'a-b'" in result.stderr
+
+
+def test_teardown_and_version(repo: Path) -> None:
+    assert run("version", cwd=repo).stdout.startswith("pitstore ")
+    run("apply", cwd=repo)
+    run("teardown", "--yes", cwd=repo)
+    assert "+ entity driver" in run("plan", cwd=repo).stdout

@@ -1,0 +1,76 @@
+"""pitstore.yaml: defaults, shorthands, env substitution, and errors naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pitstore import ConfigError
+from pitstore.config import find_repo, load_config, parse_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "pitstore.yaml").write_text(text)
+    return tmp_path
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "project: demo\n"))
+    assert config.registry.path == "data/registry.db"
+    assert config.offline_engine.type == "duckdb"
+    assert config.online_store.type == "sqlite"
+
+
+def test_registry_shorthand_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PITSTORE_TEST_MEM", "2GB")
+    config = load_config(
+        write(
+            tmp_path,
+            "project: p\nregistry: reg.db\noffline_engine:\n  memory_limit: ${PITSTORE_TEST_MEM}\n",
+        )
+    )
+    assert config.registry.path == "reg.db"
+    assert config.offline_engine.memory_limit == "2GB"
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("project: p\nonline_store: {type: sqlit}\n", ["online_store", "'sqlit'", "'sqlite'"]),
+        ("project: p\nregistry: {pth: x}\n", ["registry.pth", "valid keys here: type, path"]),
+        ("project: my-project\n", ["project", "'my-project'"]),
+        ("registry: x.db\n", ["project", "required"]),
+        ("project: p\noffline_engine: {threads: 'two'}\n", ["offline_engine.threads", "'two'"]),
+        (
+            "project: p\noffline_engine:\n  memory_limit: ${NOPE_NOT_SET_VAR}\n",
+            ["NOPE_NOT_SET_VAR"],
+        ),
+        ("- a\n- b\n", ["expected a mapping"]),
+        ("project: [\n", ["not valid YAML"]),
+    ],
+)
+def test_errors_name_file_key_and_value(tmp_path: Path, text: str, needles: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert str(tmp_path / "pitstore.yaml") in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_find_repo_walks_up(tmp_path: Path) -> None:
+    write(tmp_path, "project: p\n")
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    assert find_repo(inner) == tmp_path.resolve()
+
+
+def test_find_repo_without_config_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pitstore init"):
+        find_repo(tmp_path)
+
+
+def test_parse_config_hint_for_quoted_numbers() -> None:
+    with pytest.raises(ConfigError, match="remove the quotes"):
+        parse_config({"project": "p", "offline_engine": {"threads": "true"}})

@@ -1,0 +1,286 @@
+"""The FeatureStore facade over real DuckDB and SQLite: retrieval, materialization, reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pitstore import (
+    DefinitionError,
+    FeatureService,
+    FeatureView,
+    Field,
+    Float64,
+    NotFoundError,
+    ParquetSource,
+    SchemaError,
+)
+from pitstore.store.materialize import BEGINNING
+from repo_helpers import T0, TRIP_SCHEMA, city_driver, make_store, trip_view, write_rows
+
+
+def rows() -> list[dict[str, object]]:
+    return [
+        {
+            "city": "oslo",
+            "driver_id": 1,
+            "event_timestamp": T0,
+            "created": T0,
+            "score": 1.0,
+            "label": "a",
+        },
+        {
+            "city": "oslo",
+            "driver_id": 1,
+            "event_timestamp": T0 + timedelta(hours=1),
+            "created": T0,
+            "score": 2.0,
+            "label": "b",
+        },
+        # a tie on event_timestamp: the later created wins
+        {
+            "city": "oslo",
+            "driver_id": 1,
+            "event_timestamp": T0 + timedelta(hours=1),
+            "created": T0 + timedelta(minutes=1),
+            "score": 3.0,
+            "label": "c",
+        },
+        {
+            "city": "rome",
+            "driver_id": 1,
+            "event_timestamp": T0,
+            "created": T0,
+            "score": 9.0,
+            "label": "z",
+        },
+    ]
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    view = trip_view(ttl=timedelta(hours=2))
+    store.apply([city_driver, view, FeatureService("svc", [view[["score"]]])])
+    yield store
+    store.close()
+
+
+def entity_frame(*items: tuple[str | None, int | None, object]) -> pa.Table:
+    return pa.table(
+        {
+            "city": pa.array([i[0] for i in items], pa.string()),
+            "driver_id": pa.array([i[1] for i in items], pa.int64()),
+            "event_timestamp": pa.array([i[2] for i in items], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def test_historical_through_the_facade(store) -> None:  # type: ignore[no-untyped-def]
+    frame = entity_frame(
+        ("oslo", 1, T0 + timedelta(hours=3)),  # ttl 2h: the 1h row is exactly at the edge
+        ("oslo", 1, T0 + timedelta(minutes=30)),
+        ("rome", 1, T0 - timedelta(seconds=1)),  # before any row
+        ("oslo", 1, T0 + timedelta(hours=3, microseconds=1)),  # just past the ttl
+        (None, 1, T0),
+    )
+    result = store.get_historical_features(frame, ["trips:score", "trips:label"]).to_arrow()
+    assert result.column_names == ["city", "driver_id", "event_timestamp", "score", "label"]
+    assert result.column("score").to_pylist() == [3.0, 1.0, None, None, None]
+    assert result.column("label").to_pylist() == ["c", "a", None, None, None]
+
+    by_service = store.get_historical_features(frame, feature_service="svc").to_pandas()
+    assert list(by_service.columns) == ["city", "driver_id", "event_timestamp", "score"]
+    full = store.get_historical_features(frame, ["trips:score"], full_feature_names=True)
+    assert full.to_arrow().column_names[-1] == "trips__score"
+    assert full.to_polars().shape == (5, 4)
+
+
+def test_request_errors(store) -> None:  # type: ignore[no-untyped-def]
+    frame = entity_frame(("oslo", 1, T0))
+    with pytest.raises(NotFoundError, match="did you mean 'score'"):
+        store.get_historical_features(frame, ["trips:scor"])
+    with pytest.raises(NotFoundError, match="'trip'"):
+        store.get_historical_features(frame, ["trip:score"])
+    with pytest.raises(DefinitionError, match=r"'trips\.score'"):
+        store.get_historical_features(frame, ["trips.score"])
+    with pytest.raises(SchemaError, match="city"):
+        store.get_historical_features(frame.drop_columns(["city"]), ["trips:score"])
+    with pytest.raises(DefinitionError, match="either features"):
+        store.get_historical_features(frame)
+
+
+def test_name_clash_without_full_names_names_both_views(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    other = FeatureView(
+        "trips2",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips.parquet"),
+    )
+    store.apply([city_driver, trip_view(None), other])
+    with pytest.raises(DefinitionError, match=r"'trips' and 'trips2'.*full_feature_names"):
+        store.get_historical_features(
+            entity_frame(("oslo", 1, T0)), ["trips:score", "trips2:score"]
+        )
+
+
+def test_materialize_then_read_online(store) -> None:  # type: ignore[no-untyped-def]
+    end = T0 + timedelta(hours=1)
+    report = store.materialize(BEGINNING, end)
+    assert report.rows == 2
+    assert store.registry.get_watermark("trips") == end
+    rows_in = [
+        {"city": "oslo", "driver_id": 1},
+        {"city": "rome", "driver_id": 1},
+        {"city": "oslo", "driver_id": 2},
+    ]
+    response = store.get_online_features(["trips:score", "trips:label"], rows_in, now=end)
+    assert response.to_dict() == {
+        "city": ["oslo", "rome", "oslo"],
+        "driver_id": [1, 1, 2],
+        "score": [3.0, 9.0, None],
+        "label": ["c", "z", None],
+    }
+    assert response.statuses["score"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    later = store.get_online_features(
+        ["trips:score"], rows_in, now=end + timedelta(hours=1, seconds=1)
+    )
+    assert later.statuses["score"] == ["PRESENT", "EXPIRED", "NOT_FOUND"]
+    assert later.to_dict()["score"] == [3.0, None, None]
+    assert later.to_arrow().schema.field("score").type == pa.float64()
+    columnar = store.get_online_features(
+        feature_service="svc", entity_rows={"city": ["oslo"], "driver_id": [1]}, now=end
+    )
+    assert columnar.to_dict()["score"] == [3.0]
+
+
+def test_online_bad_input(store) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SchemaError, match=r"\['city'\] missing"):
+        store.get_online_features(["trips:score"], [{"driver_id": 1}])
+    with pytest.raises(SchemaError, match="'1'"):
+        store.get_online_features(["trips:score"], [{"city": "oslo", "driver_id": "1"}])
+    with pytest.raises(NotFoundError, match="'nope'"):
+        store.get_online_features(["trips:nope"], [{"city": "oslo", "driver_id": 1}])
+
+
+def test_monotonic_materialization_and_incremental_watermark(store) -> None:  # type: ignore[no-untyped-def]
+    store.materialize_incremental(T0 + timedelta(hours=1))
+    # an older range materialized later must not roll the value back
+    store.materialize(BEGINNING, T0)
+    response = store.get_online_features(
+        ["trips:score"], [{"city": "oslo", "driver_id": 1}], now=T0 + timedelta(hours=1)
+    )
+    assert response.to_dict()["score"] == [3.0]
+    assert store.registry.get_watermark("trips") == T0 + timedelta(hours=1)
+
+
+def test_changing_a_view_drops_its_online_data(store) -> None:  # type: ignore[no-untyped-def]
+    store.materialize(BEGINNING, T0 + timedelta(hours=1))
+    narrower = FeatureView(
+        "trips",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
+        ttl=timedelta(hours=2),
+    )
+    store.apply([narrower], prune=False)
+    assert store.registry.get_watermark("trips") is None
+    response = store.get_online_features(["trips:score"], [{"city": "oslo", "driver_id": 1}])
+    assert response.statuses["score"] == ["NOT_FOUND"]
+
+
+def test_reads_continue_during_materialization(store) -> None:  # type: ignore[no-untyped-def]
+    store.materialize(BEGINNING, T0)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                store.get_online_features(
+                    ["trips:score"], [{"city": "rome", "driver_id": 1}], now=T0
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for _ in range(20):
+        store.materialize(BEGINNING, T0 + timedelta(hours=1))
+    done.set()
+    thread.join()
+    assert errors == []
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from datetime import datetime
+    from pitstore import FeatureStore
+    from pitstore.config import parse_config
+    from pitstore.store.materialize import BEGINNING, materialize
+
+    class Stop:
+        def view_started(self, *a): pass
+        def rows_written(self, view, rows):
+            print("wrote", rows, flush=True)
+            time.sleep(60)  # the test kills us here, between two batches
+        def view_finished(self, *a): pass
+
+    store = FeatureStore(sys.argv[1], parse_config({"project": "test"}))
+    materialize(store, BEGINNING, datetime.fromisoformat(sys.argv[2]), None,
+                progress=Stop(), incremental=False, batch_rows=10)
+    """
+)
+
+
+def test_killed_materialization_reruns_to_the_same_state(tmp_path: Path) -> None:
+    from repo_helpers import T0 as t0
+
+    many = [
+        {
+            "city": f"c{i % 7}",
+            "driver_id": i,
+            "event_timestamp": t0 + timedelta(minutes=i % 50),
+            "created": t0,
+            "score": float(i),
+            "label": str(i),
+        }
+        for i in range(200)
+    ]
+    repos = []
+    for name in ("killed", "clean"):
+        store = make_store(tmp_path / name)
+        write_rows(tmp_path / name / "data" / "trips.parquet", many, TRIP_SCHEMA)
+        store.apply([city_driver, trip_view(None)])
+        repos.append(store)
+    killed, clean = repos
+    end = t0 + timedelta(hours=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(tmp_path / "killed"), end.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith("wrote 10")
+    proc.kill()
+    proc.wait()
+    assert killed.registry.get_watermark("trips") is None  # never ahead of the data
+    killed.materialize(BEGINNING, end)
+    clean.materialize(BEGINNING, end)
+    keys = {"city": [r["city"] for r in many], "driver_id": [r["driver_id"] for r in many]}
+    features = ["trips:score", "trips:label"]
+    assert (
+        killed.get_online_features(features, keys, now=end).to_dict()
+        == clean.get_online_features(features, keys, now=end).to_dict()
+    )
+    assert killed.registry.get_watermark("trips") == end
