@@ -244,6 +244,7 @@ def test_to_parquet_to_batches_and_to_pandas_match_to_arrow(
         assert written.to_pylist() == expected.to_pylist()
         assert job.to_batches().read_all().equals(expected)
         assert job.to_pandas()["val"].tolist()[:2] == [2.0, 1.0]
+        assert job.to_polars()["val"].to_list()[:2] == [2.0, 1.0]
 
 
 # --- bad input -------------------------------------------------------------------------------
