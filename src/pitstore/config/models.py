@@ -44,9 +44,43 @@ class SqliteOnlineConfig(_Strict):
     path: str = "data/online.db"
 
 
-RegistryConfig = Annotated[SqliteRegistryConfig, Field(discriminator="type")]
+class PostgresRegistryConfig(_Strict):
+    """The registry in a PostgreSQL database (for teams)."""
+
+    type: Literal["postgres"] = "postgres"
+    dsn: str = Field(description="libpq connection string or URL; use ${VAR} for secrets.")
+    schema_name: str = Field(default="pitstore", pattern=NAME_PATTERN)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class RedisOnlineConfig(_Strict):
+    """The online store in Redis."""
+
+    type: Literal["redis"] = "redis"
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
+    key_prefix: str = Field(default="", description="Prefix of every key (several projects).")
+    socket_timeout_s: float = Field(default=2.0, gt=0)
+    max_connections: int = Field(default=32, ge=1)
+
+
+class PostgresOnlineConfig(_Strict):
+    """The online store in PostgreSQL."""
+
+    type: Literal["postgres"] = "postgres"
+    dsn: str = Field(description="libpq connection string or URL; use ${VAR} for secrets.")
+    schema_name: str = Field(default="pitstore_online", pattern=NAME_PATTERN)
+    min_connections: int = Field(default=1, ge=0)
+    max_connections: int = Field(default=8, ge=1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
+RegistryConfig = Annotated[
+    SqliteRegistryConfig | PostgresRegistryConfig, Field(discriminator="type")
+]
 OfflineEngineConfig = Annotated[DuckDBEngineConfig, Field(discriminator="type")]
-OnlineStoreConfig = Annotated[SqliteOnlineConfig, Field(discriminator="type")]
+OnlineStoreConfig = Annotated[
+    SqliteOnlineConfig | RedisOnlineConfig | PostgresOnlineConfig, Field(discriminator="type")
+]
 
 
 class ProjectConfig(_Strict):

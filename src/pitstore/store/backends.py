@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pitstore.config import ProjectConfig
+from pitstore.config.models import (
+    PostgresOnlineConfig,
+    PostgresRegistryConfig,
+    RedisOnlineConfig,
+)
 
 if TYPE_CHECKING:
     from pitstore.offline.base import OfflineEngine
@@ -23,9 +28,19 @@ def _in_repo(repo: Path, path: str) -> str:
 
 def open_registry(config: ProjectConfig, repo: Path) -> Registry:
     """The registry named by ``config.registry``."""
+    registry = config.registry
+    if isinstance(registry, PostgresRegistryConfig):
+        from pitstore.registry.postgres import PostgresRegistry
+
+        return PostgresRegistry(
+            registry.dsn,
+            config.project,
+            schema=registry.schema_name,
+            connect_timeout_s=registry.connect_timeout_s,
+        )
     from pitstore.registry.sqlite import SqliteRegistry
 
-    return SqliteRegistry(_in_repo(repo, config.registry.path), config.project)
+    return SqliteRegistry(_in_repo(repo, registry.path), config.project)
 
 
 def open_offline_engine(config: ProjectConfig, repo: Path) -> OfflineEngine:
@@ -41,8 +56,28 @@ def open_offline_engine(config: ProjectConfig, repo: Path) -> OfflineEngine:
 
 def open_online_store(config: ProjectConfig, repo: Path) -> OnlineStore:
     """The online store named by ``config.online_store``."""
+    store = config.online_store
+    if isinstance(store, RedisOnlineConfig):
+        from pitstore.online.redis.store import RedisOnlineStore
+
+        return RedisOnlineStore(
+            store.url,
+            key_prefix=store.key_prefix or config.project,
+            socket_timeout_s=store.socket_timeout_s,
+            max_connections=store.max_connections,
+        )
+    if isinstance(store, PostgresOnlineConfig):
+        from pitstore.online.postgres.store import PostgresOnlineStore
+
+        return PostgresOnlineStore(
+            store.dsn,
+            schema=store.schema_name,
+            min_connections=store.min_connections,
+            max_connections=store.max_connections,
+            connect_timeout_s=store.connect_timeout_s,
+        )
     from pitstore.online.sqlite.store import SqliteOnlineStore
 
-    path = Path(_in_repo(repo, config.online_store.path))
+    path = Path(_in_repo(repo, store.path))
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteOnlineStore(str(path))
