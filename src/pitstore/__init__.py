@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "Array": "pitstore.types",
     "Vector": "pitstore.types",
     "Entity": "pitstore.definitions",
+    "Aggregation": "pitstore.definitions",
     "Field": "pitstore.definitions",
     "ParquetSource": "pitstore.definitions",
     "FeatureView": "pitstore.definitions",
@@ -60,6 +61,7 @@ __all__ = [
     "Array",
     "Vector",
     "Entity",
+    "Aggregation",
     "Field",
     "ParquetSource",
     "FeatureView",
@@ -82,7 +84,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from pitstore.definitions import Entity, FeatureService, FeatureView, Field, ParquetSource
+    from pitstore.definitions import (
+        Aggregation,
+        Entity,
+        FeatureService,
+        FeatureView,
+        Field,
+        ParquetSource,
+    )
     from pitstore.errors import (
         ConfigError,
         ConflictError,

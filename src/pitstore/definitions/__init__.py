@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pitstore.definitions.aggregation import Aggregation
 from pitstore.definitions.base import Definition
 from pitstore.definitions.entity import Entity
 from pitstore.definitions.feature_service import FeatureService
@@ -13,6 +14,7 @@ from pitstore.definitions.sources import DataSource, ParquetSource, source_from_
 
 __all__ = [
     "KINDS",
+    "Aggregation",
     "DataSource",
     "Definition",
     "Entity",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from pitstore.definitions.aggregation import Aggregation
 from pitstore.definitions.base import Definition, validate_tags, validate_text
 from pitstore.definitions.entity import Entity
 from pitstore.definitions.field import Field
@@ -21,11 +22,17 @@ class FeatureView(Definition):
     ``schema`` lists the feature columns; it may also list join-key columns to declare their
     type in the source (they are not features). With a ``ttl``, a value older than ``ttl`` at
     the time asked for is treated as missing, offline and online alike.
+
+    With ``aggregations``, the view is an *aggregated view* over a source of events: ``schema``
+    lists the event columns the aggregations read, and the features are the aggregations
+    (see :class:`~pitstore.definitions.aggregation.Aggregation`); such a view has no TTL.
     """
 
     __slots__ = (
+        "aggregations",
         "description",
         "entities",
+        "inputs",
         "key_fields",
         "online",
         "owner",
@@ -47,6 +54,7 @@ class FeatureView(Definition):
         owner: str = "",
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        aggregations: Sequence[Aggregation] = (),
     ) -> None:
         self.name = validate_name(name, "feature view")
         self.entities: tuple[str, ...] = _entity_names(name, entities)
@@ -59,6 +67,11 @@ class FeatureView(Definition):
         self.schema: tuple[Field, ...]
         self.key_fields: tuple[Field, ...]
         self.schema, self.key_fields = _split_schema(name, schema, entities, source)
+        self.aggregations: tuple[Aggregation, ...] = tuple(aggregations)
+        self.inputs: tuple[Field, ...] = ()
+        if self.aggregations:
+            self.inputs = self.schema
+            self.schema = _aggregated_features(name, self.aggregations, self.inputs, ttl)
         self.ttl = _validate_ttl(name, ttl)
         if not isinstance(online, bool):
             raise DefinitionError(f"feature view {name!r}: online must be True or False")
@@ -90,7 +103,19 @@ class FeatureView(Definition):
             features = [features]
         return FeatureViewProjection(self, tuple(features))
 
+    @property
+    def is_aggregated(self) -> bool:
+        """True for a view of windowed aggregations."""
+        return bool(self.aggregations)
+
     def to_spec(self) -> dict[str, Any]:
+        spec = self._base_spec()
+        if self.aggregations:
+            spec["aggregations"] = [a.to_spec() for a in self.aggregations]
+            spec["inputs"] = [f.to_spec() for f in self.inputs]
+        return spec
+
+    def _base_spec(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "entities": list(self.entities),
@@ -106,10 +131,13 @@ class FeatureView(Definition):
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
+        aggregations = [Aggregation.from_spec(a) for a in spec.get("aggregations", [])]
+        fields = spec["inputs"] if aggregations else spec["features"]
         view = cls(
             spec["name"],
             entities=list(spec["entities"]),
-            schema=[Field.from_spec(f) for f in spec["features"]],
+            schema=[Field.from_spec(f) for f in fields],
+            aggregations=aggregations,
             source=source_from_spec(spec["source"]),
             ttl=spec.get("ttl"),
             online=spec.get("online", True),
@@ -191,6 +219,40 @@ def _split_schema(
     if not features:
         raise DefinitionError(f"feature view {view!r} has no features in its schema")
     return features, key_fields
+
+
+def _aggregated_features(
+    view: str, aggregations: tuple[Aggregation, ...], inputs: tuple[Field, ...], ttl: object
+) -> tuple[Field, ...]:
+    """The features of an aggregated view: one per aggregation, typed from its input."""
+    if ttl is not None:
+        raise DefinitionError(
+            f"feature view {view!r} has aggregations and a ttl; an aggregated view's windows "
+            "say how far back it looks: remove ttl"
+        )
+    by_name = {f.name: f for f in inputs}
+    features = []
+    for aggregation in aggregations:
+        if not isinstance(aggregation, Aggregation):
+            raise DefinitionError(
+                f"feature view {view!r}: aggregations must be Aggregation objects, "
+                f"got {aggregation!r}"
+            )
+        source = by_name.get(aggregation.column)
+        if source is None:
+            raise NotFoundError(
+                f"column of view {view!r} (aggregation {aggregation.name!r}; declare it in "
+                "the schema)",
+                aggregation.column,
+                by_name,
+            )
+        dtype = aggregation.output_type(source.dtype)
+        features.append(Field(aggregation.name, dtype, source.description))
+    names = [f.name for f in features]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DefinitionError(f"feature view {view!r}: aggregations repeat names {repeated}")
+    return tuple(features)
 
 
 def _validate_ttl(view: str, ttl: timedelta | str | None) -> timedelta | None:

@@ -40,6 +40,16 @@ class FeatureColumn:
 
 
 @dataclass(frozen=True, slots=True)
+class AggregateSpec:
+    """How one feature of an aggregated view is computed from its column."""
+
+    function: str
+    """count, count_distinct, sum, mean, min, max or last."""
+    window_us: int
+    """The window: events with ``t - window < ts <= t`` count at time ``t``."""
+
+
+@dataclass(frozen=True, slots=True)
 class ViewQuery:
     """A feature view as the engine needs it for one request."""
 
@@ -51,6 +61,17 @@ class ViewQuery:
     """Declared Arrow type of each join key (for the key-type check on the entity frame)."""
     features: tuple[FeatureColumn, ...]
     ttl: timedelta | None = None
+    aggregations: tuple[AggregateSpec, ...] = ()
+    """For an aggregated view, one spec per feature (``features[i].column`` is its input)."""
+
+    @property
+    def lookback_us(self) -> int | None:
+        """How far before an entity timestamp a source row can matter (None: no limit)."""
+        if self.aggregations:
+            return max(a.window_us for a in self.aggregations)
+        if self.ttl is None:
+            return None
+        return self.ttl // timedelta(microseconds=1)
 
 
 class RetrievalJob(Protocol):
@@ -87,6 +108,16 @@ class OfflineEngine(Protocol):
         Columns: the join keys, ``__ts`` and ``__created`` (timestamp[us, UTC]; ``__created`` null
         when the view has no created column), then the features under their output names.
         Ties on ``ts`` are broken by the greatest created timestamp (nulls lowest).
+        """
+        ...
+
+    def events(self, view: ViewQuery, end: datetime) -> pa.RecordBatchReader:
+        """For an aggregated view: every entity's events in ``(end - longest window, end]``.
+
+        One row per entity: the join keys, ``__ts`` and ``__created`` of its latest event
+        (timestamp[us, UTC]), then lists in event order (ts, then created): ``_ev_ts`` and
+        ``_ev_created`` (int64 microseconds) and one list per input column, named after it.
+        The online store keeps these lists, and reads aggregate them at read time.
         """
         ...
 

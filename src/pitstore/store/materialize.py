@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from pitstore.definitions import FeatureView
 from pitstore.errors import DefinitionError
 from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN
+from pitstore.store.aggregates import EVENT_CREATED, EVENT_TS
 from pitstore.store.resolve import ViewSelection
 from pitstore.store.retrieval import view_query
 from pitstore.timeutil import to_utc
@@ -133,9 +134,15 @@ def _one_view(
     if progress:
         progress.view_started(query.name, start, end)
     rows = 0
-    reader = store.offline.latest(query, start, end)
+    if query.aggregations:
+        # an aggregated view keeps every entity's events of its longest window (start unused)
+        reader = store.offline.events(query, end)
+        convert = to_events_batch
+    else:
+        reader = store.offline.latest(query, start, end)
+        convert = to_write_batch
     for batch in _rechunk(reader, batch_rows):
-        rows += store.online.write(query.name, to_write_batch(batch, query))
+        rows += store.online.write(query.name, convert(batch, query))
         if progress:
             progress.rows_written(query.name, batch.num_rows)
     # Only now, with every batch written, may the watermark move (never backwards).
@@ -156,18 +163,36 @@ def _rechunk(reader: pa.RecordBatchReader, batch_rows: int) -> Iterator[pa.Recor
 
 def to_write_batch(batch: pa.RecordBatch, query: ViewQuery) -> pa.RecordBatch:
     """The engine's latest-rows batch as the online store's write batch."""
+    columns = _key_and_times(batch, query)
+    for feature in query.features:
+        columns[feature.output] = batch.column(feature.output)
+    return _batch(columns)
+
+
+def to_events_batch(batch: pa.RecordBatch, query: ViewQuery) -> pa.RecordBatch:
+    """The engine's event lists of an aggregated view as the online store's write batch."""
+    columns = _key_and_times(batch, query)
+    for name in (EVENT_TS, EVENT_CREATED, *dict.fromkeys(f.column for f in query.features)):
+        columns[name] = batch.column(name)
+    return _batch(columns)
+
+
+def _key_and_times(batch: pa.RecordBatch, query: ViewQuery) -> dict[str, pa.Array]:
     import pyarrow as pa
 
     from pitstore.online.keys import encode_columns
 
-    keys = encode_columns(list(query.join_keys), [batch.column(k) for k in query.join_keys])
-    columns = {
-        KEY_COLUMN: keys,
-        TS_COLUMN: batch.column(TS_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()),
-        CREATED_COLUMN: batch.column(CREATED_COLUMN)
-        .cast(pa.timestamp("us", tz="UTC"))
-        .cast(pa.int64()),
+    utc = pa.timestamp("us", tz="UTC")
+    return {
+        KEY_COLUMN: encode_columns(
+            list(query.join_keys), [batch.column(k) for k in query.join_keys]
+        ),
+        TS_COLUMN: batch.column(TS_COLUMN).cast(utc).cast(pa.int64()),
+        CREATED_COLUMN: batch.column(CREATED_COLUMN).cast(utc).cast(pa.int64()),
     }
-    for feature in query.features:
-        columns[feature.output] = batch.column(feature.output)
+
+
+def _batch(columns: dict[str, pa.Array]) -> pa.RecordBatch:
+    import pyarrow as pa
+
     return pa.RecordBatch.from_pydict(columns)

@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from pitstore.definitions import FeatureService
+from pitstore.definitions import FeatureService, FeatureView
 from pitstore.errors import SchemaError
 from pitstore.online.base import ViewRead
 from pitstore.online.keys import KeyEncoder
+from pitstore.store.aggregates import (
+    EVENT_CREATED,
+    EVENT_TS,
+    ReadAggregate,
+    aggregate_columns,
+)
 from pitstore.store.catalog import Snapshot
 from pitstore.store.resolve import resolve
 from pitstore.timeutil import from_micros, to_micros, utcnow
@@ -45,6 +51,8 @@ class _ViewPlan:
     arrow_types: tuple[Any, ...]
     timestamps: tuple[bool, ...]
     """Which features are timestamps (stores return them as microseconds)."""
+    aggregates: tuple[ReadAggregate, ...] = ()
+    """For an aggregated view: how each output is computed from the stored event lists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +134,11 @@ class OnlineService:
         types: dict[str, Any] = {}
         for view, rows in zip(plan.views, results, strict=True):
             status = _statuses(rows.event_ts, view.ttl_micros, now_micros)
+            computed = rows.columns
+            if view.aggregates:
+                computed = aggregate_columns(view.aggregates, rows.columns, now_micros)
             for j, output in enumerate(view.outputs):
-                column = rows.columns[j]
+                column = computed[j]
                 if view.timestamps[j]:
                     column = [None if v is None else from_micros(v) for v in column]
                 if EXPIRED in status:
@@ -168,20 +179,40 @@ def _compile(
     for selection in resolve(snapshot, features, service, full_feature_names):
         view = selection.view
         keys = snapshot.contents.join_keys(view)
+        read_features, aggregates = _store_columns(view, selection.features)
         views.append(
             _ViewPlan(
                 view.name,
-                selection.features,
+                read_features,
                 selection.outputs,
                 selection.join_keys,
                 KeyEncoder([k for k, _ in keys], [t for _, t in keys]),
                 view.ttl // timedelta(microseconds=1) if view.ttl is not None else None,
                 tuple(view.feature(f).dtype.to_arrow() for f in selection.features),
                 tuple(view.feature(f).dtype == Timestamp for f in selection.features),
+                aggregates,
             )
         )
         entity_columns += [k for k in selection.join_keys if k not in entity_columns]
     return _ReadPlan(snapshot.revision, tuple(views), tuple(entity_columns))
+
+
+def _store_columns(
+    view: FeatureView, features: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[ReadAggregate, ...]]:
+    """The columns to read from the store, and for an aggregated view how to aggregate them."""
+    if not view.aggregations:
+        return features, ()
+    by_name = {a.name: a for a in view.aggregations}
+    inputs: list[str] = []
+    aggregates = []
+    for feature in features:
+        aggregation = by_name[feature]
+        if aggregation.column not in inputs:
+            inputs.append(aggregation.column)
+        index = inputs.index(aggregation.column)
+        aggregates.append(ReadAggregate(aggregation.function, aggregation.window_us, index))
+    return (EVENT_TS, EVENT_CREATED, *inputs), tuple(aggregates)
 
 
 def _columns(

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 from pitstore.definitions import FeatureService, FeatureView, ParquetSource
 from pitstore.errors import DefinitionError
-from pitstore.offline.base import FeatureColumn, RetrievalJob, SourceSpec, ViewQuery
+from pitstore.offline.base import (
+    AggregateSpec,
+    FeatureColumn,
+    RetrievalJob,
+    SourceSpec,
+    ViewQuery,
+)
 from pitstore.store.catalog import Snapshot
 from pitstore.store.resolve import ViewSelection, resolve
 
@@ -73,16 +79,25 @@ def view_query(snapshot: Snapshot, selection: ViewSelection, repo: Path) -> View
     """The engine's query object for one view selection."""
     view = selection.view
     keys = snapshot.contents.join_keys(view)
+    aggregations = {a.name: a for a in view.aggregations}
+    columns = []
+    specs = []
+    for feature, output in zip(selection.features, selection.outputs, strict=True):
+        dtype = view.feature(feature).dtype.to_arrow()
+        aggregation = aggregations.get(feature)
+        if aggregation is None:
+            columns.append(FeatureColumn(feature, output, dtype))
+        else:
+            columns.append(FeatureColumn(aggregation.column, output, dtype))
+            specs.append(AggregateSpec(aggregation.function, aggregation.window_us))
     return ViewQuery(
         name=view.name,
         source=source_spec(view, repo),
         join_keys=tuple(k for k, _ in keys),
         key_types=tuple(t.to_arrow() for _, t in keys),
-        features=tuple(
-            FeatureColumn(f, out, view.feature(f).dtype.to_arrow())
-            for f, out in zip(selection.features, selection.outputs, strict=True)
-        ),
+        features=tuple(columns),
         ttl=view.ttl,
+        aggregations=tuple(specs),
     )
 
 

@@ -154,6 +154,28 @@ class DuckDBEngine:
         fields += [pa.field(f.output, f.arrow_type) for f in view.features]
         return stream_cast(cur, reader, pa.schema(fields))
 
+    def events(self, view: ViewQuery, end: datetime) -> pa.RecordBatchReader:
+        """Per entity, its events in ``(end - longest window, end]`` as lists (aggregated views).
+
+        Timestamp input columns are returned as microseconds (int64) lists, like ``_ev_ts``.
+        """
+        if not view.aggregations:
+            raise SchemaError(f"view {view.name!r} has no aggregations; use latest()")
+        cur = self.cursor()
+        try:
+            source = inspect_source(cur, view)
+            check_source(view, source)
+            hi = sql.epoch_us(end)
+            lo = hi - (view.lookback_us or 0)
+            ts = view.source.timestamp_field
+            plan = source.scan_plan(view, sql.time_filter(ts, source.sql_types[ts], lo, hi))
+            with translate_errors(f"view {view.name!r}", source.path):
+                reader = cur.sql(sql.events_sql(plan, lo, hi)).to_arrow_reader()
+        except BaseException:
+            cur.close()
+            raise
+        return stream_cast(cur, reader, _events_schema(view, reader.schema))
+
     def close(self) -> None:
         """Close the database (in memory: its temporary files go too)."""
         if self._con is not None:
@@ -165,3 +187,20 @@ class DuckDBEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _events_schema(view: ViewQuery, schema: pa.Schema) -> pa.Schema:
+    """The schema :meth:`DuckDBEngine.events` promises: timestamps in UTC, lists of µs."""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    utc = pa.timestamp("us", tz="UTC")
+    fields = []
+    for field in schema:
+        micros_list = pat.is_list(field.type) and pat.is_timestamp(field.type.value_type)
+        if field.name in ("__ts", "__created"):
+            field = pa.field(field.name, utc)
+        elif field.name in ("_ev_ts", "_ev_created") or micros_list:
+            field = pa.field(field.name, pa.list_(pa.int64()))
+        fields.append(field)
+    return pa.schema(fields)

@@ -138,11 +138,15 @@ class DuckDBRetrievalJob:
     def _scan_plan(
         view: ViewQuery, source: SourceSchema, lo: int | None, hi: int | None
     ) -> sql.ScanPlan:
-        """Prune the source to ``[min(entity ts) - ttl, max(entity ts)]``."""
+        """Prune the source to ``[min(entity ts) - lookback, max(entity ts)]``.
+
+        The lookback is the TTL, or the longest window of an aggregated view.
+        """
         ts = view.source.timestamp_field
         if lo is None or hi is None:  # no entity row has a timestamp: nothing can match
             return source.scan_plan(view, "FALSE")
-        low = lo - sql.ttl_us(view.ttl) if view.ttl is not None else None
+        lookback = view.lookback_us
+        low = lo - lookback if lookback is not None else None
         return source.scan_plan(view, sql.time_filter(ts, source.sql_types[ts], low, hi))
 
     def _full_sql(self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared) -> str:

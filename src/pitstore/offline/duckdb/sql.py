@@ -171,8 +171,11 @@ def historical_sql(entity_relation: str, plans: Sequence[ScanPlan], passthrough:
     ctes = [f"e AS (SELECT {', '.join(entity_cols)} FROM {entity_relation})"]
     outputs: list[str] = []
     for i, plan in enumerate(plans):
-        ctes.append(_source_cte(i, plan))
-        ctes.append(_join_cte(i, plan.view))
+        if plan.view.aggregations:
+            ctes += aggregate_ctes(i, plan)
+        else:
+            ctes.append(_source_cte(i, plan))
+            ctes.append(_join_cte(i, plan.view))
         for j, feature in enumerate(plan.view.features):
             outputs.append(f"j{i}.f{i}_{j} AS {ident(feature.output)}")
     joins = [f"JOIN j{i} ON j{i}.{RN} = j0.{RN}" for i in range(1, len(plans))]
@@ -184,6 +187,53 @@ def historical_sql(entity_relation: str, plans: Sequence[ScanPlan], passthrough:
         f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM j0 "
         f"{' '.join(joins)} ORDER BY j0.{RN}"
     )
+
+
+def aggregate_ctes(index: int, plan: ScanPlan) -> list[str]:
+    """CTEs computing an aggregated view's features for every entity row (``j<index>``).
+
+    Entity rows and source events go into one relation ordered by time; each feature is a
+    window aggregate over the frame ``RANGE BETWEEN window - 1 PRECEDING AND CURRENT ROW`` on
+    integer microseconds, which is exactly ``(t - window, t]``. Entity rows carry null values,
+    so they never count; an entity row with a null key or timestamp gets nulls.
+    """
+    view = plan.view
+    inputs = list(dict.fromkeys(f.column for f in view.features))
+    slot = {column: f"v{index}_{n}" for n, column in enumerate(inputs)}
+    keys = [ident(k) for k in view.join_keys]
+    order = source_order_key(plan.ts_us, plan.created_us)
+    event_cols = [*keys, f"{plan.ts_us} AS {TS}", f"{order} AS {ORD}"]
+    event_cols += [f"{ident(c)} AS {slot[c]}" for c in inputs]
+    entity_cols = [f"e.{RN}", *(f"e.{k}" for k in keys), f"e.{TS}", f"NULL::HUGEINT AS {ORD}"]
+    entity_cols += [f"NULL AS {slot[c]}" for c in inputs]
+    not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+    union = (
+        f"u{index} AS (SELECT {', '.join(entity_cols)} FROM e UNION ALL "
+        f"SELECT NULL, {', '.join(event_cols)} FROM {plan.relation} "
+        f"WHERE {plan.where} AND {not_null})"
+    )
+    valid = f"{not_null} AND {TS} IS NOT NULL"
+    cols = [RN]
+    for j, (feature, spec) in enumerate(zip(view.features, view.aggregations, strict=True)):
+        frame = (
+            f"(PARTITION BY {', '.join(keys)} ORDER BY {TS} "
+            f"RANGE BETWEEN {spec.window_us - 1} PRECEDING AND CURRENT ROW)"
+        )
+        value = _window_aggregate(spec.function, slot[feature.column], frame)
+        target = sql_type(feature.arrow_type) or "DOUBLE"
+        cols.append(f"CASE WHEN {valid} THEN CAST({value} AS {target}) END AS f{index}_{j}")
+    joined = f"j{index} AS (SELECT {', '.join(cols)} FROM u{index} QUALIFY {RN} IS NOT NULL)"
+    return [union, joined]
+
+
+def _window_aggregate(function: str, value: str, frame: str) -> str:
+    if function == "count_distinct":
+        return f"count(DISTINCT {value}) OVER {frame}"
+    if function == "last":
+        # the latest non-null value: greatest (ts, created), rows with a null value ignored
+        return f"arg_max({value}, CASE WHEN {value} IS NOT NULL THEN {ORD} END) OVER {frame}"
+    name = {"count": "count", "sum": "sum", "mean": "avg", "min": "min", "max": "max"}[function]
+    return f"{name}({value}) OVER {frame}"
 
 
 def latest_sql(plan: ScanPlan) -> str:
@@ -211,4 +261,25 @@ def latest_sql(plan: ScanPlan) -> str:
         f"SELECT {keys}, {', '.join(picked)} FROM ("
         f"SELECT {keys}, arg_max(struct_pack({', '.join(fields)}), {order}) AS r "
         f"FROM {plan.relation} WHERE {plan.where} AND {not_null} GROUP BY {keys})"
+    )
+
+
+def events_sql(plan: ScanPlan, lo_us: int, hi_us: int) -> str:
+    """Per entity, its events with ``lo < ts <= hi`` as lists in (ts, created) order."""
+    view = plan.view
+    keys = ", ".join(ident(k) for k in view.join_keys)
+    not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
+    order = source_order_key(plan.ts_us, plan.created_us)
+    created = plan.created_us or "NULL::BIGINT"
+    inputs = list(dict.fromkeys(f.column for f in view.features))
+    cols = [
+        f"make_timestamp(max({plan.ts_us}))::TIMESTAMPTZ AS __ts",
+        f"make_timestamp(arg_max({created}, {order}))::TIMESTAMPTZ AS __created",
+        f"list({plan.ts_us} ORDER BY {order}) AS _ev_ts",
+        f"list({created} ORDER BY {order}) AS _ev_created",
+        *(f"list({ident(c)} ORDER BY {order}) AS {ident(c)}" for c in inputs),
+    ]
+    return (
+        f"SELECT {keys}, {', '.join(cols)} FROM {plan.relation} WHERE {plan.where} "
+        f"AND {not_null} AND {plan.ts_us} > {lo_us} AND {plan.ts_us} <= {hi_us} GROUP BY {keys}"
     )
