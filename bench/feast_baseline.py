@@ -254,12 +254,24 @@ def run_worker(args: list[str], quiet_wait_s: float) -> dict[str, Any]:
     """Run this script's `_worker` subcommand in a fresh process and parse its JSON line."""
     busy_before = wait_for_quiet(quiet_wait_s)
     cmd = [sys.executable, os.path.abspath(__file__), "_worker", *args]
+    idle0, total0 = _cpu_times()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    wall = time.monotonic() - t0
+    idle1, total1 = _cpu_times()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:])
         raise SystemExit(f"worker failed (exit {proc.returncode}): {' '.join(cmd)}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     result["cpu_busy_before"] = busy_before
+    # CPU used on the machine during the child's life by anything but the child, as a share
+    # of all cores (0..1): a measurement with a high figure was contended by other work.
+    machine_s = ((total1 - total0) - (idle1 - idle0)) / os.sysconf("SC_CLK_TCK")
+    child_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    ncpu = os.cpu_count() or 1
+    result["cpu_other_during"] = round(max(0.0, machine_s - child_s) / (wall * ncpu), 2)
     return result
 
 
@@ -274,6 +286,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rss_before_mb": round(max(r["rss_before_mb"] for r in runs), 1),
         # machine-wide CPU use (0..1) in the second before each run; > ~0.25 = contended
         "cpu_busy_before": [r["cpu_busy_before"] for r in runs],
+        "cpu_other_during": [r["cpu_other_during"] for r in runs],
     }
 
 

@@ -16,10 +16,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
 
 
-def make_store(folder: Path) -> FeatureStore:
+def make_store(folder: Path, online: dict[str, Any] | None = None) -> FeatureStore:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pitstore.yaml").write_text("project: test\n")
-    return FeatureStore(folder, parse_config({"project": "test"}), registry_refresh_seconds=0)
+    config: dict[str, Any] = {"project": "test"}
+    if online is not None:
+        config["online_store"] = online
+    return FeatureStore(folder, parse_config(config), registry_refresh_seconds=0)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:

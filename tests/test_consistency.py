@@ -8,15 +8,38 @@ training-data value at ``t``, row by row, including expiry and unknown keys.
 from __future__ import annotations
 
 import tempfile
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pitstore.store.materialize import BEGINNING
 from repo_helpers import T0, TRIP_SCHEMA, city_driver, make_store, trip_view, write_rows
+from services import postgres_url, redis_url
+
+
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def online(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
+    """The online store config of each store the invariant must hold on."""
+    suffix = uuid.uuid4().hex[:10]
+    if request.param == "sqlite":
+        yield None
+    elif request.param == "redis":
+        yield {"type": "redis", "url": redis_url(), "key_prefix": f"pitstore_test_{suffix}"}
+    else:
+        import psycopg
+
+        schema = f"pitstore_test_{suffix}"
+        yield {"type": "postgres", "dsn": postgres_url(), "schema_name": schema}
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
 
 KEYS = [("oslo", 1), ("oslo", 2), ("rome", 1), ("rome", 2)]
 
@@ -28,13 +51,18 @@ row_strategy = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     data=st.lists(row_strategy, max_size=25),
     ttl_minutes=st.none() | st.integers(1, 15),
     read_minute=st.integers(0, 25),
 )
 def test_online_equals_historical(
+    online: dict[str, Any] | None,
     data: list[tuple[tuple[str, int], int, float | None, str | None]],
     ttl_minutes: int | None,
     read_minute: int,
@@ -54,7 +82,7 @@ def test_online_equals_historical(
     now = T0 + timedelta(minutes=read_minute)
     ttl = timedelta(minutes=ttl_minutes) if ttl_minutes else None
     with tempfile.TemporaryDirectory() as folder:
-        store = make_store(Path(folder))
+        store = make_store(Path(folder), online)
         write_rows(Path(folder) / "data" / "trips.parquet", rows, TRIP_SCHEMA)
         store.apply([city_driver, trip_view(ttl)])
         try:
@@ -73,6 +101,7 @@ def test_online_equals_historical(
             )
             offline = store.get_historical_features(frame, features).to_arrow().to_pydict()
         finally:
+            store.teardown()
             store.close()
     assert online["score"] == offline["score"]
     assert online["label"] == offline["label"]

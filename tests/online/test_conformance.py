@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pitstore.online.base import OnlineStore
+from pitstore.online.base import OnlineStore, ViewRead
 from pitstore.online.memory import MemoryOnlineStore
 from pitstore.online.sqlite import SqliteOnlineStore
 from pitstore.testing import OnlineStoreConformance
@@ -27,3 +27,30 @@ class TestSqliteOnlineStore(OnlineStoreConformance):
         store = SqliteOnlineStore(str(tmp_path / "online.db"))
         yield store
         store.close()
+
+
+class TestPostgresOnlineStore(OnlineStoreConformance):
+    @pytest.fixture
+    def store(self) -> Iterator[OnlineStore]:
+        from test_postgres import fresh_schema  # the Postgres store's own test module
+
+        with fresh_schema() as (url, schema):
+            from pitstore.online.postgres import PostgresOnlineStore
+
+            store = PostgresOnlineStore(url, schema=schema, max_connections=4)
+            store.read([ViewRead("warm_up", (), [b"k"])])  # connect before Hypothesis draws
+            yield store
+            store.close()
+
+
+class TestRedisOnlineStore(OnlineStoreConformance):
+    @pytest.fixture
+    def store(self) -> Iterator[OnlineStore]:
+        from test_redis import fresh_prefix  # the Redis store's own test module
+
+        with fresh_prefix() as (url, prefix):
+            from pitstore.online.redis import RedisOnlineStore
+
+            store = RedisOnlineStore(url, key_prefix=prefix, max_connections=4)
+            yield store
+            store.close()

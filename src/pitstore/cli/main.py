@@ -256,6 +256,19 @@ def get_online(
         console.print(f"{name} = {format_value(values[0])}" + ("" if status == "KEY" else suffix))
 
 
+@app.command()
+def serve(
+    repo: RepoOption = Path("."),
+    host: Annotated[str | None, typer.Option(help="Address (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: 1).")] = None,
+) -> None:
+    """Serve online features over HTTP (see docs/server.md) until SIGTERM or Ctrl-C."""
+    from pitstore.server.run import serve as run_server
+
+    run_server(repo, host, port, workers)
+
+
 def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:

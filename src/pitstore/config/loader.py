@@ -67,17 +67,28 @@ def parse_config(data: dict[str, Any], file: str = CONFIG_FILE) -> ProjectConfig
 
 def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys the model at ``loc`` accepts (for 'unknown key' errors)."""
+    import typing
+
     from pydantic import BaseModel
 
     model: type[BaseModel] = ProjectConfig
-    for part in loc:
-        if _is_union_tag(part):
-            continue
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
         field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if field is None:
             break
-        model = annotation
+        candidates = [
+            t
+            for t in typing.get_args(field.annotation) or (field.annotation,)
+            if isinstance(t, type) and issubclass(t, BaseModel)
+        ]
+        if len(candidates) > 1 and parts:  # a store union: the next part is its type tag
+            tag = parts.pop(0)
+            candidates = [t for t in candidates if t.model_fields["type"].default == tag]
+        if not candidates:
+            break
+        model = candidates[0]
     return list(model.model_fields)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from pitstore.names import NAME_PATTERN
 
@@ -37,6 +37,21 @@ class DuckDBEngineConfig(_Strict):
     threads: int | None = Field(default=None, ge=1)
 
 
+class SparkEngineConfig(_Strict):
+    """The Apache Spark offline engine (``pip install 'pitstore[spark]'``, Java 17+)."""
+
+    type: Literal["spark"] = "spark"
+    master: str = Field(
+        default="local[2]",
+        description="Spark master URL: local[N], spark://host:7077, yarn, k8s://...",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spark settings, e.g. spark.executor.memory: 8g; use ${VAR} for secrets.",
+    )
+    app_name: str = Field(default="pitstore", min_length=1)
+
+
 class SqliteOnlineConfig(_Strict):
     """The online store in a SQLite file (the default)."""
 
@@ -61,6 +76,11 @@ class RedisOnlineConfig(_Strict):
     key_prefix: str = Field(default="", description="Prefix of every key (several projects).")
     socket_timeout_s: float = Field(default=2.0, gt=0)
     max_connections: int = Field(default=32, ge=1)
+    native_expiry: bool = Field(
+        default=False,
+        description="Let Redis expire rows older than their view's TTL (saves memory; reads "
+        "with a `now` in the past then miss expired rows).",
+    )
 
 
 class PostgresOnlineConfig(_Strict):
@@ -77,10 +97,50 @@ class PostgresOnlineConfig(_Strict):
 RegistryConfig = Annotated[
     SqliteRegistryConfig | PostgresRegistryConfig, Field(discriminator="type")
 ]
-OfflineEngineConfig = Annotated[DuckDBEngineConfig, Field(discriminator="type")]
+OfflineEngineConfig = Annotated[DuckDBEngineConfig | SparkEngineConfig, Field(discriminator="type")]
 OnlineStoreConfig = Annotated[
     SqliteOnlineConfig | RedisOnlineConfig | PostgresOnlineConfig, Field(discriminator="type")
 ]
+
+
+class ServerTokenConfig(_Strict):
+    """One bearer token of the HTTP server and what it may do."""
+
+    token: SecretStr = Field(
+        min_length=16, description="The secret; write ${VAR} to read it from the environment."
+    )
+    name: str = Field(default="token", description="Shown in the access log, never the secret.")
+    projects: list[str] | None = Field(
+        default=None, description="Projects this token may read; default: any."
+    )
+    feature_services: list[str] | None = Field(
+        default=None,
+        description="Only these feature services may be read (no feature lists, catalog or "
+        "metrics); default: anything.",
+    )
+    push: bool = Field(default=False, description="Whether this token may push rows.")
+
+
+class ServerAuthConfig(_Strict):
+    """Bearer-token auth of the HTTP server: off while ``tokens`` is empty."""
+
+    tokens: list[ServerTokenConfig] = Field(default_factory=list)
+
+
+class ServerConfig(_Strict):
+    """``pitstore serve``: the HTTP feature server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6566, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    registry_refresh_seconds: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_entities: int = Field(default=10_000, ge=1)
+    auth: ServerAuthConfig = Field(default_factory=ServerAuthConfig)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS ('*' for any); default: none."
+    )
+    access_log: bool = Field(default=False, description="One JSON line per request on stderr.")
 
 
 class ProjectConfig(_Strict):
@@ -91,6 +151,7 @@ class ProjectConfig(_Strict):
     offline_engine: OfflineEngineConfig = Field(default_factory=DuckDBEngineConfig)
     online_store: OnlineStoreConfig = Field(default_factory=SqliteOnlineConfig)
     entity_timestamp_column: str = Field(default="event_timestamp", pattern=NAME_PATTERN)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -24,7 +24,10 @@ class StoreCapabilities:
     """What a store can do natively; the facade reads these instead of catching errors."""
 
     native_ttl: bool = False
-    """The store expires keys by itself (a storage optimisation: reads still apply the TTL)."""
+    """The store expires keys by itself (a storage optimisation: reads still apply the TTL).
+
+    A store with this flag has ``set_view_ttl(view, seconds | None)``; the facade calls it
+    before writing a view with a TTL."""
     atomic_monotonic_writes: bool = True
     """Older rows never replace newer ones, even with concurrent writers."""
     concurrent_reads_during_write: bool = True

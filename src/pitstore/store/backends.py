@@ -14,6 +14,7 @@ from pitstore.config.models import (
     PostgresOnlineConfig,
     PostgresRegistryConfig,
     RedisOnlineConfig,
+    SparkEngineConfig,
 )
 
 if TYPE_CHECKING:
@@ -45,9 +46,14 @@ def open_registry(config: ProjectConfig, repo: Path) -> Registry:
 
 def open_offline_engine(config: ProjectConfig, repo: Path) -> OfflineEngine:
     """The offline engine named by ``config.offline_engine``."""
+    engine = config.offline_engine
+    if isinstance(engine, SparkEngineConfig):
+        from pitstore.offline.spark.engine import SparkEngine
+
+        # The session (a JVM) starts on the engine's first use, not here.
+        return SparkEngine(master=engine.master, conf=engine.conf, app_name=engine.app_name)
     from pitstore.offline.duckdb.engine import DuckDBEngine
 
-    engine = config.offline_engine
     temp = _in_repo(repo, engine.temp_directory) if engine.temp_directory else None
     return DuckDBEngine(
         memory_limit=engine.memory_limit, temp_directory=temp, threads=engine.threads

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pitstore.registry.base import Registry
     from pitstore.store.materialize import MaterializeReport, Progress
     from pitstore.store.online import OnlineResponse
+    from pitstore.store.push import Rows
     from pitstore.store.retrieval import HistoricalJob
 
 KIND_ORDER = ("entity", "feature_view", "feature_service")
@@ -247,3 +248,17 @@ class FeatureStore:
             self._online_service = OnlineService(self)
         service: OnlineService = self._online_service
         return service.read(features, entity_rows, feature_service, full_feature_names, now)
+
+    # -- push -----------------------------------------------------------------------------
+
+    def write_to_online(self, view: str, rows: Rows) -> int:
+        """Write rows of feature view ``view`` to the online store; returns rows applied.
+
+        ``rows`` is a list of row dicts or a dict of columns, each with the view's join keys,
+        its source's timestamp column (and optionally its created column) and every feature.
+        All rows are checked first: any bad row raises SchemaError and nothing is written.
+        Writes are monotonic: a row older than the stored one does not replace it.
+        """
+        from pitstore.store.push import push_rows
+
+        return push_rows(self, view, rows)

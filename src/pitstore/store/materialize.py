@@ -134,6 +134,12 @@ def _one_view(
     if progress:
         progress.view_started(query.name, start, end)
     rows = 0
+    online = store.online
+    native = getattr(store.config.online_store, "native_expiry", False)
+    if native and online.capabilities.native_ttl and query.ttl is not None:
+        # A storage optimisation only (reads apply the TTL rule themselves). Off by default:
+        # the server expires rows by its clock, so reads at an earlier `now` would miss them.
+        online.set_view_ttl(query.name, query.ttl.total_seconds())  # type: ignore[attr-defined]
     if query.aggregations:
         # an aggregated view keeps every entity's events of its longest window (start unused)
         reader = store.offline.events(query, end)

@@ -37,6 +37,9 @@ PRESENT: Final = "PRESENT"
 NOT_FOUND: Final = "NOT_FOUND"
 EXPIRED: Final = "EXPIRED"
 
+#: Read plans kept per store (one per distinct feature list or service).
+MAX_CACHED_PLANS: Final = 1024
+
 EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
 
@@ -86,6 +89,10 @@ class OnlineResponse:
     def to_dict(self) -> dict[str, list[Any]]:
         """``{column: [values...]}``: the entity key columns, then the features."""
         return {**self.entities, **self.values}
+
+    def event_micros(self) -> dict[str, list[int | None]]:
+        """The event time of each value in microseconds since the epoch (None: not found)."""
+        return self._timestamps
 
     def event_timestamps(self) -> dict[str, list[datetime | None]]:
         """The event time of each returned value (None when not found)."""
@@ -164,6 +171,8 @@ class OnlineService:
         plan = self._plans.get(key)
         if plan is None or plan.revision != snapshot.revision:
             plan = _compile(snapshot, features, service, full_feature_names)
+            if len(self._plans) >= MAX_CACHED_PLANS:
+                self._plans.clear()  # many distinct feature lists: start over rather than grow
             self._plans[key] = plan
         return plan
 

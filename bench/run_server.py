@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Benchmark: the HTTP feature server, ``pitstore serve`` vs ``feast serve`` (Feast 0.67).
+
+    .venv/bin/python bench/run_server.py [--preset small] [--workers 1] [--calls 2000]
+        [--seconds 8] [--no-feast] [--out FILE.md]
+
+Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their SQLite
+online stores, on loopback only, with the same number of worker processes. Measured per server:
+
+1. start-up: from spawning the process to the first 200 from /health;
+2. sequential latency (p50/p99), one keep-alive connection from this process (stdlib
+   http.client, so the client adds little): 1 entity x 3 features, 100 entities x 6 features
+   from 2 views, after 200 warm-up requests;
+3. throughput and latency under load from a separate process, ``wrk`` (apt package) with a
+   Lua script cycling through 100 request bodies: 8 and 64 connections, ``--seconds`` each
+   (bounded in time; wrk stops by itself);
+4. the status of bad bodies (unknown feature, ragged entity lists).
+
+pitstore's views have no TTL here, so values read as PRESENT (Feast 0.67 does not apply TTLs
+online; the data ends in 2024). Feast runs with access log off and worker recycling off
+(``--max-requests 0``), its fastest settings. The machine is shared: numbers are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import FEAST_PY, ensure_data, ensure_feast, table
+
+BENCH = Path(__file__).resolve().parent
+PITSTORE = Path(sys.executable).parent / "pitstore"
+FEAST = FEAST_PY.parent / "feast"
+WARMUP = 200
+D3 = ["driver_stats:conv_rate", "driver_stats:acc_rate", "driver_stats:avg_daily_trips"]
+D6 = [*D3, "customer_stats:avg_rating", "customer_stats:lifetime_trips", "customer_stats:avg_spend"]
+
+FEATURES_PY = """
+from pitstore import Entity, FeatureView, Field, Float32, Float64, Int64, ParquetSource
+
+driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
+customer = Entity("customer", join_keys=["customer_id"], dtype=Int64)
+driver_stats = FeatureView(
+    "driver_stats", [driver],
+    [Field("conv_rate", Float32), Field("acc_rate", Float32), Field("avg_daily_trips", Int64)],
+    ParquetSource("{data}/driver_stats.parquet", created_timestamp_field="created"),
+)
+customer_stats = FeatureView(
+    "customer_stats", [customer],
+    [Field("avg_rating", Float32), Field("lifetime_trips", Int64), Field("avg_spend", Float64)],
+    ParquetSource("{data}/customer_stats.parquet", created_timestamp_field="created"),
+)
+"""
+
+FEAST_SETUP = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {bench!r})
+from feast_baseline import build_repo, load_meta, materialize_range
+store = build_repo(Path({repo!r}), Path({data!r}))
+start, end = materialize_range(load_meta(Path({data!r})))
+store.materialize(start_date=start, end_date=end)
+"""
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+def pitstore_repo(data: Path, repo: Path) -> None:
+    from pitstore import FeatureStore
+    from pitstore.store.materialize import BEGINNING
+    from pitstore.timeutil import utcnow
+
+    repo.mkdir(parents=True)
+    (repo / "pitstore.yaml").write_text("project: bench\n")
+    (repo / "features.py").write_text(FEATURES_PY.format(data=data))
+    with FeatureStore(repo) as store:
+        store.apply()
+        store.materialize(BEGINNING, utcnow())
+
+
+def feast_repo(data: Path, repo: Path) -> None:
+    script = FEAST_SETUP.format(bench=str(BENCH), repo=str(repo), data=str(data))
+    subprocess.run([str(FEAST_PY), "-c", script], check=True, capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(command: list[str], port: int, cwd: Path) -> Iterator[float]:
+    """Run a server; yield its start-up time; stop it with SIGTERM (SIGKILL after 20 s)."""
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {process.returncode}")
+            if time.perf_counter() - began > 60:
+                raise RuntimeError(f"{command[0]} did not start in 60 s")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.02)
+        yield time.perf_counter() - began
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+def bodies(meta: dict[str, Any], count: int, seed: int) -> tuple[list[bytes], list[bytes]]:
+    """``count`` 1x3 bodies and ``count`` 100x6 bodies over keys that exist."""
+    rng = random.Random(seed)
+    d_lo, d_hi = meta["driver_id_range"]
+    c_lo, c_hi = meta["customer_id_range"]
+    small = [
+        json.dumps({"features": D3, "entities": {"driver_id": [rng.randint(d_lo, d_hi)]}})
+        for _ in range(count)
+    ]
+    big = [
+        json.dumps(
+            {
+                "features": D6,
+                "entities": {
+                    "driver_id": [rng.randint(d_lo, d_hi) for _ in range(100)],
+                    "customer_id": [rng.randint(c_lo, c_hi) for _ in range(100)],
+                },
+            }
+        )
+        for _ in range(count)
+    ]
+    return [b.encode() for b in small], [b.encode() for b in big]
+
+
+def post(connection: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
+    connection.request("POST", "/get-online-features", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def sequential(port: int, requests: list[bytes], calls: int) -> tuple[float, float, float]:
+    """p50 and p99 in ms, and the share of PRESENT statuses, over ``calls`` requests."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for i in range(WARMUP):
+        post(connection, requests[i % len(requests)])
+    samples = []
+    for i in range(calls):
+        began = time.perf_counter()
+        status, _ = post(connection, requests[i % len(requests)])
+        samples.append(time.perf_counter() - began)
+        assert status == 200, status
+    _, last = post(connection, requests[0])
+    statuses = [s for r in json.loads(last)["results"][1:] for s in r["statuses"]]
+    connection.close()
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    present = statuses.count("PRESENT") / max(1, len(statuses))
+    return statistics.median(samples) * 1000, p99 * 1000, present
+
+
+WRK_LUA = """
+local bodies = {{}}
+for line in io.lines("{path}") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/get-online-features",
+    {{["Content-Type"] = "application/json"}}, bodies[i])
+end
+"""
+
+
+def load(port: int, requests: list[bytes], connections: int, seconds: int) -> dict[str, Any]:
+    """wrk, bounded in time: requests/s, p50/p99 ms and non-2xx responses."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = Path(tmp) / "bodies.txt"
+        lines.write_bytes(b"\n".join(requests) + b"\n")
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_LUA.format(path=lines))
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "--latency",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}/get-online-features",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rate,
+        "p50": _wrk_ms(out, "50%"),
+        "p99": _wrk_ms(out, "99%"),
+        "non2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def bad_bodies(port: int) -> dict[str, int | str]:
+    """The status of each bad body (a fresh connection each: a server may drop it)."""
+    cases = {
+        "unknown feature": {"features": ["driver_stats:nope"], "entities": {"driver_id": [1]}},
+        "ragged entities": {"features": D6, "entities": {"driver_id": [1, 2], "customer_id": [1]}},
+        "string key": {"features": D3, "entities": {"driver_id": ["x"]}},
+    }
+    result: dict[str, int | str] = {}
+    for name, body in cases.items():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            result[name] = post(connection, json.dumps(body).encode())[0]
+        except OSError as exc:
+            result[name] = type(exc).__name__
+        finally:
+            connection.close()
+    return result
+
+
+# --- one server ---------------------------------------------------------------------------
+
+
+def measure(
+    name: str, command: list[str], port: int, cwd: Path, meta: dict[str, Any], args: Any
+) -> dict[str, Any]:
+    small, big = bodies(meta, 100, seed=7)
+    with server(command, port, cwd) as startup:
+        result: dict[str, Any] = {"server": name, "startup_s": startup}
+        result["seq_1x3"] = sequential(port, small, args.calls)
+        result["seq_100x6"] = sequential(port, big, max(200, args.calls // 4))
+        for connections in (8, 64):
+            result[f"load_{connections}"] = load(port, small, connections, args.seconds)
+        result["bad"] = bad_bodies(port)
+    print(json.dumps(result), file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--no-feast", action="store_true")
+    parser.add_argument("--no-pitstore", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    data = ensure_data(args.preset)
+    meta = json.loads((data / "meta.json").read_text())
+    work = Path(tempfile.mkdtemp(prefix="pitbench-server-"))
+    results = []
+    if not args.no_pitstore:
+        pit = work / "pitstore"
+        pitstore_repo(data, pit)
+        port = free_port()
+        command = [str(PITSTORE), "serve", "--repo", str(pit), "--port", str(port)]
+        command += ["--workers", str(args.workers)]
+        results.append(measure("pitstore", command, port, pit, meta, args))
+    if not args.no_feast and ensure_feast():
+        fr = work / "feast"
+        feast_repo(data, fr)
+        port = free_port()
+        command = [
+            str(FEAST),
+            "-c",
+            str(fr),
+            "serve",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--max-requests",
+            "0",
+        ]
+        results.append(measure("feast 0.67", command, port, fr, meta, args))
+    shutil.rmtree(work, ignore_errors=True)
+    report(results, args)
+
+
+def report(results: list[dict[str, Any]], args: Any) -> None:
+    headers = ["metric", *(r["server"] for r in results)]
+    rows: list[list[Any]] = [
+        ["start-up s", *(r["startup_s"] for r in results)],
+        ["sequential 1x3 p50 ms", *(r["seq_1x3"][0] for r in results)],
+        ["sequential 1x3 p99 ms", *(r["seq_1x3"][1] for r in results)],
+        ["sequential 100x6 p50 ms", *(r["seq_100x6"][0] for r in results)],
+        ["sequential 100x6 p99 ms", *(r["seq_100x6"][1] for r in results)],
+    ]
+    for c in (8, 64):
+        rows += [
+            [f"load 1x3, {c} conns: req/s", *(r[f"load_{c}"]["rps"] for r in results)],
+            [f"load 1x3, {c} conns: p50 ms", *(r[f"load_{c}"]["p50"] for r in results)],
+            [f"load 1x3, {c} conns: p99 ms", *(r[f"load_{c}"]["p99"] for r in results)],
+            [f"load 1x3, {c} conns: non-2xx", *(r[f"load_{c}"]["non2xx"] for r in results)],
+        ]
+    for case in results[0]["bad"]:
+        rows.append([f"status for {case}", *(r["bad"][case] for r in results)])
+    rows.append(["share PRESENT (100x6)", *(f"{r['seq_100x6'][2]:.0%}" for r in results)])
+    text = (
+        f"Feature server, preset {args.preset}, {args.workers} worker(s) each, SQLite online "
+        f"store, loopback; wrk -t1, {args.seconds} s per load level; {os.cpu_count()} shared "
+        f"cores (load average before: {os.getloadavg()[0]:.2f})\n\n" + table(headers, rows)
+    )
+    print("\n" + text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""The ASGI application: routing, body limits, auth, CORS, errors, metrics, access log.
+
+One class, no framework: a request is a dict lookup for its route, one body read with a
+size limit, one token check, the handler, and one response. Every failure, expected or not,
+leaves as a JSON error from :mod:`.errors`; an unexpected one is logged with its traceback
+and reaches the client as a bare 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from pitstore.server import handlers
+from pitstore.server.auth import ANONYMOUS, Authenticator, Principal
+from pitstore.server.errors import ApiError, from_exception, too_large
+from pitstore.server.handlers import Context, Handler
+from pitstore.server.http import Request, Response
+from pitstore.server.metrics import Metrics
+from pitstore.server.state import ServerState
+
+if TYPE_CHECKING:
+    from pitstore.config import ProjectConfig
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("pitstore.server")
+access_log = logging.getLogger("pitstore.access")
+
+#: path -> {method: (endpoint label, handler)}
+ROUTES: Final[dict[str, dict[str, tuple[str, Handler]]]] = {
+    "/get-online-features": {"POST": ("get-online-features", handlers.get_online_features)},
+    "/online-features": {"POST": ("online-features", handlers.online_features)},
+    "/push": {"POST": ("push", handlers.push)},
+    "/write-to-online-store": {"POST": ("push", handlers.push)},
+    "/health": {"GET": ("health", handlers.health)},
+    "/ready": {"GET": ("ready", handlers.ready)},
+    "/metrics": {"GET": ("metrics", handlers.metrics)},
+    "/openapi.json": {"GET": ("openapi", handlers.openapi)},
+    "/docs": {"GET": ("docs", handlers.docs)},
+    "/catalog": {"GET": ("catalog", handlers.catalog_root)},
+}
+_CATALOG: Final = ("catalog", handlers.catalog_path)
+#: Open even when auth is on: probes and the API description carry no feature data.
+PUBLIC: Final = frozenset({"/health", "/ready", "/openapi.json", "/docs"})
+_BASE_HEADERS: Final = [(b"x-content-type-options", b"nosniff")]
+_CORS_PREFLIGHT: Final = [
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-headers", b"authorization, content-type"),
+    (b"access-control-max-age", b"600"),
+]
+
+
+class PitstoreApp:
+    """The feature server as an ASGI callable: ``uvicorn`` (or any ASGI server) runs it."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.auth = Authenticator(list(self.settings.auth.tokens), state.project)
+        self.metrics = Metrics(state.refresh_age, state.revision)
+        self.context = Context(state, self.metrics)
+        self._cors = frozenset(self.settings.cors_origins)
+        self._started = False
+
+    # --- lifespan -----------------------------------------------------------------------------
+
+    def startup(self) -> None:
+        """Load the registry, open the store, start the refresher (once)."""
+        if not self._started:
+            self.state.start()
+            self._started = True
+
+    def shutdown(self) -> None:
+        if self._started:
+            self.state.stop()
+            self._started = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.startup()  # on the loop's thread: reads reuse its store connection
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- requests -----------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        began = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        header = _headers(scope)
+        endpoint = "unmatched"
+        principal = ANONYMOUS
+        try:
+            if method == "OPTIONS" and self._cors:
+                endpoint = "cors"
+                response = self._preflight(header.get(b"origin"))
+            else:
+                endpoint, handler, params = _route(method, path)
+                principal = self._principal(path, header.get(b"authorization"))
+                body = await _read_body(receive, header, self.settings.max_body_bytes)
+                request = Request(
+                    method, path, scope.get("query_string", b""), body, principal, params
+                )
+                response = await handler(self.context, request)
+        except Exception as exc:
+            response = self._error(exc, method, path)
+        cors = self._cors_headers(header.get(b"origin"))
+        await _send(send, response, cors)
+        seconds = time.perf_counter() - began
+        self.metrics.request(endpoint, response.status, seconds)
+        if self.settings.access_log:
+            _log_access(scope, method, path, response, seconds, principal)
+
+    def _principal(self, path: str, authorization: bytes | None) -> Principal:
+        if path in PUBLIC:
+            return ANONYMOUS
+        return self.auth.authenticate(authorization)
+
+    def _error(self, exc: Exception, method: str, path: str) -> Response:
+        error = from_exception(exc)
+        if error.status == 500:
+            log.error("%s %s failed", method, path, exc_info=exc)
+        self.metrics.error(error.code)
+        return Response(_error_body(error), error.status, headers=error.headers)
+
+    # --- CORS (off unless cors_origins is set) ------------------------------------------------
+
+    def _allowed_origin(self, origin: bytes | None) -> bytes | None:
+        if origin is None or not self._cors:
+            return None
+        if "*" in self._cors:
+            return b"*"
+        return origin if origin.decode("latin-1") in self._cors else None
+
+    def _cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        allowed = self._allowed_origin(origin)
+        if allowed is None:
+            return []
+        return [(b"access-control-allow-origin", allowed), (b"vary", b"origin")]
+
+    def _preflight(self, origin: bytes | None) -> Response:
+        if self._allowed_origin(origin) is None:
+            raise ApiError(403, "forbidden", "origin not allowed by cors_origins")
+        return Response(b"", 204, headers=list(_CORS_PREFLIGHT))
+
+
+def _route(method: str, path: str) -> tuple[str, Handler, tuple[str, ...]]:
+    methods = ROUTES.get(path)
+    params: tuple[str, ...] = ()
+    if methods is None and path.startswith("/catalog/"):
+        params = tuple(p for p in path[len("/catalog/") :].split("/") if p)
+        methods = {"GET": _CATALOG}
+    if methods is None:
+        raise ApiError(404, "not_found", f"no endpoint {path!r}; see /docs")
+    entry = methods.get(method)
+    if entry is None:
+        allow = ", ".join(methods).encode()
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"{method} is not allowed on {path}; use {', '.join(methods)}",
+            headers=[(b"allow", allow)],
+        )
+    return entry[0], entry[1], params
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    # Only the few headers the server reads (names arrive lower-cased from ASGI servers).
+    wanted = (b"authorization", b"content-length", b"origin")
+    return {k: v for k, v in scope["headers"] if k in wanted}
+
+
+async def _read_body(receive: Receive, header: dict[bytes, bytes], limit: int) -> bytes:
+    """The whole body, refusing (413) one over ``limit`` before reading it when possible."""
+    declared = header.get(b"content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "invalid_header", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _body_too_large(limit)
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "client_disconnected", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _body_too_large(limit: int) -> ApiError:
+    return too_large(
+        "body_too_large", f"the request body is over the limit of {limit} bytes", limit
+    )
+
+
+def _error_body(error: ApiError) -> bytes:
+    from pitstore.server.codec import dumps
+
+    return dumps(error.body())
+
+
+async def _send(send: Send, response: Response, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *_BASE_HEADERS,
+        *response.headers,
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _log_access(
+    scope: Scope,
+    method: str,
+    path: str,
+    response: Response,
+    seconds: float,
+    principal: Principal,
+) -> None:
+    client = scope.get("client")
+    access_log.info(
+        json.dumps(
+            {
+                "ts": round(time.time(), 3),
+                "method": method,
+                "path": path,
+                "status": response.status,
+                "ms": round(seconds * 1000, 3),
+                "bytes": len(response.body),
+                "client": client[0] if client else None,
+                "token": principal.name,
+            }
+        )
+    )
+
+
+# --- construction ---------------------------------------------------------------------------
+
+#: The repo a worker process serves (uvicorn starts workers by import string, without args).
+REPO_ENV: Final = "PITSTORE_SERVE_REPO"
+
+
+def create_app(repo: str | Path = ".", config: ProjectConfig | None = None) -> PitstoreApp:
+    """The feature server app of the feature repo at ``repo``."""
+    return PitstoreApp(ServerState(repo, config))
+
+
+def app_from_env() -> PitstoreApp:
+    """Factory for uvicorn workers: the repo comes from ``PITSTORE_SERVE_REPO``."""
+    return create_app(os.environ.get(REPO_ENV, "."))

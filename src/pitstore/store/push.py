@@ -1,0 +1,261 @@
+"""Push: rows of a feature view written straight to the online store.
+
+Rows are checked against the view's schema before anything is written: an unknown view or
+column, a missing join key, timestamp or feature, or a value of the wrong type raises
+:class:`~pitstore.errors.SchemaError` naming the row and the column, and nothing is written.
+Valid rows are encoded with :mod:`pitstore.online.keys` and written with the store's monotonic
+``write`` (DESIGN.md §4), so a pushed row older than the stored one never replaces it.
+
+JSON-friendly forms are accepted, because the HTTP server passes request bodies through:
+timestamps as ISO 8601 strings (naive means UTC), bytes as base64 strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pitstore.errors import DefinitionError, SchemaError, closest_names
+from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN
+from pitstore.online.keys import KeyEncoder
+from pitstore.timeutil import to_micros, to_utc
+from pitstore.types import Array, DType, Scalar, Vector
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pitstore.definitions import FeatureView
+    from pitstore.store.feature_store import FeatureStore
+
+Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+Check = Callable[[Any], Any]
+
+_INT_RANGE = {"int32": 2**31, "int64": 2**63}
+
+
+def push_rows(store: FeatureStore, view_name: str, rows: Rows) -> int:
+    """Validate ``rows`` of ``view_name`` and write them online; returns rows applied."""
+    snapshot = store.catalog.cached()
+    view = snapshot.view(view_name)
+    if not view.online:
+        raise DefinitionError(
+            f"feature view {view.name!r} has online=False; set online=True to push to it"
+        )
+    keys = snapshot.contents.join_keys(view)
+    batch = build_batch(view, keys, as_rows(rows))
+    if batch.num_rows == 0:
+        return 0
+    return store.online.write(view.name, batch)
+
+
+def as_rows(rows: Rows) -> list[Mapping[str, Any]]:
+    """Row dicts from rows or from columns (``{"col": [..], ...}``, all of one length)."""
+    if isinstance(rows, Mapping):
+        columns = {k: _column(k, v) for k, v in rows.items()}
+        lengths = {k: len(v) for k, v in columns.items()}
+        if len(set(lengths.values())) > 1:
+            sizes = ", ".join(f"{k}={n}" for k, n in lengths.items())
+            raise SchemaError(f"push: columns have different lengths: {sizes}")
+        count = next(iter(lengths.values()), 0)
+        return [{k: v[i] for k, v in columns.items()} for i in range(count)]
+    if isinstance(rows, str | bytes) or not isinstance(rows, Sequence):
+        raise SchemaError(f"push: rows must be a list of objects, got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise SchemaError(f"push: row {i} must be an object, got {type(row).__name__}")
+    return list(rows)
+
+
+def _column(name: str, values: Any) -> Sequence[Any]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise SchemaError(f"push: column {name!r} must be a list, got {type(values).__name__}")
+    return values
+
+
+def build_batch(
+    view: FeatureView, keys: list[tuple[str, Any]], rows: list[Mapping[str, Any]]
+) -> pa.RecordBatch:
+    """The online write batch of ``rows`` (see :meth:`OnlineStore.write`), or SchemaError."""
+    import pyarrow as pa
+
+    key_names = [k for k, _ in keys]
+    ts_field = view.source.timestamp_field
+    created_field = view.source.created_timestamp_field
+    checks = {f.name: value_check(f.dtype) for f in view.features}
+    _check_columns(view, rows, key_names, ts_field, created_field, list(checks))
+    encoder = KeyEncoder(key_names, [t for _, t in keys])
+    encoded: list[bytes] = []
+    stamps: list[int] = []
+    created: list[int | None] = []
+    values: dict[str, list[Any]] = {name: [] for name in checks}
+    for i, row in enumerate(rows):
+        try:
+            encoded.append(encoder.encode([row[k] for k in key_names]))
+        except SchemaError as exc:
+            raise SchemaError(f"push to {view.name!r}: row {i}: {exc}") from None
+        stamps.append(_micros(view.name, i, ts_field, row[ts_field]))
+        raw_created = row.get(created_field) if created_field else None
+        created.append(
+            None if raw_created is None else _micros(view.name, i, str(created_field), raw_created)
+        )
+        for name, check in checks.items():
+            values[name].append(_checked(view.name, i, name, check, row[name]))
+    columns = {
+        KEY_COLUMN: pa.array(encoded, pa.binary()),
+        TS_COLUMN: pa.array(stamps, pa.int64()),
+        CREATED_COLUMN: pa.array(created, pa.int64()),
+    }
+    for field in view.features:
+        columns[field.name] = pa.array(values[field.name], type=field.dtype.to_arrow())
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def _check_columns(
+    view: FeatureView,
+    rows: list[Mapping[str, Any]],
+    key_names: list[str],
+    ts_field: str,
+    created_field: str | None,
+    features: list[str],
+) -> None:
+    """Every row has the required columns and no unknown one."""
+    required = [*key_names, ts_field, *features]
+    allowed = set(required) | ({created_field} if created_field else set())
+    for i, row in enumerate(rows):
+        for column in row:
+            if column not in allowed:
+                hint = closest_names(str(column), allowed)
+                did = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise SchemaError(
+                    f"push to {view.name!r}: row {i}: unknown column {column!r}{did} "
+                    f"(columns: {sorted(allowed)})"
+                )
+        for column in required:
+            if column not in row:
+                what = "a null" if column in features else "a value"
+                raise SchemaError(
+                    f"push to {view.name!r}: row {i}: column {column!r} is missing; "
+                    f"every row needs the join keys, {ts_field!r} and every feature "
+                    f"(pass {what} explicitly)"
+                )
+
+
+def _checked(view: str, row: int, column: str, check: Check, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SchemaError(
+            f"push to {view!r}: row {row}: column {column!r}: {exc} (got {value!r:.80})"
+        ) from None
+
+
+def _micros(view: str, row: int, column: str, value: Any) -> int:
+    if value is None:
+        raise SchemaError(f"push to {view!r}: row {row}: column {column!r} is null")
+    try:
+        return to_micros(_timestamp(value))
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"push to {view!r}: row {row}: column {column!r}: {exc}") from None
+
+
+def _timestamp(value: Any) -> datetime:
+    """A UTC datetime from a datetime or an ISO 8601 string (naive means UTC)."""
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, str):
+        try:
+            return to_utc(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    raise ValueError(
+        f"expected a timestamp such as '2026-01-01T08:00:00Z' (ISO 8601; UTC when no offset "
+        f"is given), got {value!r}"
+    )
+
+
+# --- value checks, one per type -----------------------------------------------------------
+
+
+def value_check(dtype: DType) -> Check:
+    """A function that returns a valid value of ``dtype`` or raises TypeError/ValueError."""
+    if isinstance(dtype, Vector):
+        return _vector(dtype.dim)
+    if isinstance(dtype, Array):
+        element = value_check(dtype.element)
+        return lambda value: _array(value, element)
+    assert isinstance(dtype, Scalar)
+    return _SCALAR_CHECKS[dtype.name] if dtype.name in _SCALAR_CHECKS else _int(dtype.name)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError("expected true or false")
+
+
+def _int(name: str) -> Check:
+    limit = _INT_RANGE[name]
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected an integer ({name})")
+        if not -limit <= value < limit:
+            raise ValueError(f"integer out of the {name} range")
+        return value
+
+    return check
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("expected a number")
+    return float(value)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise ValueError("expected base64 text for a bytes feature") from None
+    raise TypeError("expected bytes (base64 text in JSON)")
+
+
+def _array(value: Any, element: Check) -> list[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise TypeError("expected a list")
+    return [None if v is None else element(v) for v in value]
+
+
+def _vector(dim: int) -> Check:
+    def check(value: Any) -> list[float]:
+        items = _array(value, _float)
+        if len(items) != dim or any(v is None or not math.isfinite(v) for v in items):
+            raise ValueError(f"expected {dim} finite numbers")
+        return items
+
+    return check
+
+
+_SCALAR_CHECKS: dict[str, Check] = {
+    "bool": _bool,
+    "float32": _float,
+    "float64": _float,
+    "string": _string,
+    "bytes": _bytes,
+    "timestamp": _timestamp,
+}

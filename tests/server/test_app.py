@@ -1,0 +1,505 @@
+"""Every endpoint and every error status, in-process through the ASGI interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ADMIN, MODEL, OTHER_PROJECT, READER, Client, bearer, start, tokens
+
+from pitstore.errors import StoreUnavailableError
+from pitstore.server import create_app
+
+FEATURES = [
+    "driver_hourly_stats:conv_rate",
+    "driver_hourly_stats:acc_rate",
+    "driver_hourly_stats:avg_daily_trips",
+]
+
+
+def error_of(response: object) -> dict[str, object]:
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert "Traceback" not in body["error"]["message"]
+    return body["error"]  # type: ignore[no-any-return]
+
+
+# --- Feast compatibility ------------------------------------------------------------------
+
+
+def test_feast_docs_request_by_feature_list(client: Client) -> None:
+    # The request body of Feast's "Python feature server" docs, verbatim.
+    body = {"features": FEATURES, "entities": {"driver_id": [1001, 1002, 1003]}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["metadata"]["feature_names"] == [
+        "driver_id",
+        "conv_rate",
+        "acc_rate",
+        "avg_daily_trips",
+    ]
+    results = data["results"]
+    assert len(results) == 4
+    assert results[0] == {
+        "values": [1001, 1002, 1003],
+        "statuses": ["PRESENT"] * 3,
+        "event_timestamps": ["1970-01-01T00:00:00Z"] * 3,
+    }
+    for result in results[1:]:
+        assert set(result) == {"values", "statuses", "event_timestamps"}
+        assert result["statuses"] == ["PRESENT"] * 3
+        assert all(t.endswith(":00:00Z") for t in result["event_timestamps"])
+    assert all(isinstance(v, float) for v in results[1]["values"])
+    assert all(isinstance(v, int) for v in results[3]["values"])
+
+
+def test_feast_docs_request_by_feature_service(client: Client) -> None:
+    body = {"feature_service": "driver_activity_v1", "entities": {"driver_id": [1001, 1002]}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 200
+    names = response.json()["metadata"]["feature_names"]
+    assert names == ["driver_id", "conv_rate", "acc_rate", "avg_daily_trips"]
+
+
+def test_feast_full_feature_names_and_missing_entity(client: Client) -> None:
+    body = {
+        "features": FEATURES[:1],
+        "entities": {"driver_id": [1001, 999999]},
+        "full_feature_names": True,
+        "include_feature_view_version_metadata": False,
+    }
+    data = client.post("/get-online-features", json=body).json()
+    assert data["metadata"]["feature_names"] == ["driver_id", "driver_hourly_stats__conv_rate"]
+    feature = data["results"][1]
+    assert feature["statuses"] == ["PRESENT", "NOT_FOUND"]
+    assert feature["values"][1] is None
+    assert feature["event_timestamps"][1] == "1970-01-01T00:00:00Z"
+
+
+def test_feast_push_source_body_is_a_clear_422(client: Client) -> None:
+    # Feast's push example: push sources come with stream ingestion.
+    body = {
+        "push_source_name": "driver_stats_push_source",
+        "df": {"driver_id": [1001], "event_timestamp": ["2022-05-13 10:59:42+00:00"]},
+        "to": "online_and_offline",
+    }
+    response = client.post("/push", json=body)
+    assert response.status_code == 422
+    assert "push sources" in error_of(response)["message"]  # type: ignore[operator]
+
+
+def test_feast_write_to_online_store_body(repo: Path) -> None:
+    c = start(repo)
+    try:
+        body = {
+            "feature_view_name": "customer_stats",
+            "df": {
+                "customer_id": [77],
+                "event_timestamp": ["2099-01-01 00:00:00+00:00"],
+                "avg_rating": [4.5],
+                "lifetime_trips": [3],
+                "avg_spend": [12.5],
+            },
+        }
+        response = c.post("/write-to-online-store", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"feature_view": "customer_stats", "rows": 1, "written": 1}
+    finally:
+        c.close()
+        c.app.shutdown()
+
+
+# --- pitstore's row form ------------------------------------------------------------------
+
+
+def test_rows_form_with_metadata(client: Client) -> None:
+    body = {
+        "feature_service": "driver_activity",
+        "entities": [{"driver_id": 1001, "customer_id": 1}, {"driver_id": 1, "customer_id": 2}],
+        "metadata": True,
+    }
+    response = client.post("/online-features", json=body)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["feature_names"][:2] == ["driver_id", "customer_id"]
+    first, second = data["rows"]
+    assert first["driver_id"] == 1001 and isinstance(first["conv_rate"], float)
+    assert second["conv_rate"] is None
+    assert data["statuses"][1]["conv_rate"] == "NOT_FOUND"
+    assert data["event_timestamps"][1]["conv_rate"] is None
+    assert data["statuses"][0]["avg_rating"] == "PRESENT"
+
+
+def test_rows_form_accepts_columns(client: Client) -> None:
+    body = {"features": FEATURES[:1], "entities": {"driver_id": [1001]}}
+    data = client.post("/online-features", json=body).json()
+    assert list(data["rows"][0]) == ["driver_id", "conv_rate"]
+    assert "statuses" not in data
+
+
+# --- push ---------------------------------------------------------------------------------
+
+
+def test_push_then_read_and_monotonic(repo: Path) -> None:
+    c = start(repo)
+    try:
+        row = {
+            "driver_id": 4242,
+            "event_timestamp": "2099-01-01T00:00:00Z",
+            "conv_rate": 0.25,
+            "acc_rate": 0.5,
+            "avg_daily_trips": 7,
+        }
+        body = {"feature_view": "driver_hourly_stats", "rows": [row]}
+        assert c.post("/push", json=body).json()["written"] == 1
+        older = {**row, "event_timestamp": "2098-01-01T00:00:00", "conv_rate": 0.75}
+        c.post("/push", json={"feature_view": "driver_hourly_stats", "rows": [older]})
+        read = {"features": FEATURES[:1], "entities": {"driver_id": [4242]}}
+        result = c.post("/get-online-features", json=read).json()["results"][1]
+        assert result["values"] == [0.25]  # the older row did not roll it back
+        assert result["event_timestamps"] == ["2099-01-01T00:00:00Z"]
+    finally:
+        c.close()
+        c.app.shutdown()
+
+
+def test_push_bad_row_writes_nothing(client: Client) -> None:
+    good = {
+        "driver_id": 5151,
+        "event_timestamp": "2099-01-01T00:00:00Z",
+        "conv_rate": 0.1,
+        "acc_rate": 0.2,
+        "avg_daily_trips": 1,
+    }
+    bad = {**good, "driver_id": 5152, "avg_daily_trips": "many"}
+    response = client.post(
+        "/push", json={"feature_view": "driver_hourly_stats", "rows": [good, bad]}
+    )
+    assert response.status_code == 422
+    message = error_of(response)["message"]
+    assert "row 1" in message and "avg_daily_trips" in message  # type: ignore[operator]
+    read = {"features": FEATURES[:1], "entities": {"driver_id": [5151]}}
+    statuses = client.post("/get-online-features", json=read).json()["results"][1]["statuses"]
+    assert statuses == ["NOT_FOUND"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"feature_view": "nope", "rows": []}, 404, "not_found"),
+        ({"feature_view": "driver_hourly_stats", "rows": [], "to": "offline"}, 422, None),
+        ({"feature_view": "driver_hourly_stats", "rows": [{"driver_id": 1}]}, 422, None),
+        ({"feature_view": "driver_hourly_stats"}, 422, "invalid_request"),
+        ({"rows": []}, 422, "invalid_request"),
+    ],
+)
+def test_push_errors(client: Client, body: dict[str, object], status: int, code: str) -> None:
+    response = client.post("/push", json=body)
+    assert response.status_code == status
+    if code:
+        assert error_of(response)["code"] == code
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"", 400, "invalid_json"),
+        (b"[1, 2]", 422, "invalid_request"),
+        (
+            b'{"features": ["driver_hourly_stats:nope"], "entities": {"driver_id": [1]}}',
+            404,
+            "not_found",
+        ),
+        (b'{"features": ["nope:conv_rate"], "entities": {"driver_id": [1]}}', 404, "not_found"),
+        (b'{"feature_service": "nope", "entities": {"driver_id": [1]}}', 404, "not_found"),
+        (
+            b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1, 2], '
+            b'"customer_id": [1]}}',
+            422,
+            "invalid_request",
+        ),
+        (
+            b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": ["x"]}}',
+            422,
+            "schema_error",
+        ),
+        (
+            b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [null]}}',
+            422,
+            "schema_error",
+        ),
+        (
+            b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"customer_id": [1]}}',
+            422,
+            "schema_error",
+        ),
+        (
+            b'{"features": ["driver_hourly_stats:conv_rate"], "feature_service": "x", '
+            b'"entities": {"driver_id": [1]}}',
+            422,
+            "invalid_request",
+        ),
+        (
+            b'{"features": "driver_hourly_stats:conv_rate", "entities": {"driver_id": [1]}}',
+            422,
+            "invalid_request",
+        ),
+        (b'{"features": ["conv_rate"], "entities": {"driver_id": [1]}}', 422, None),
+        (b'{"features": ["driver_hourly_stats:conv_rate"]}', 422, "invalid_request"),
+        (
+            b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": 1}}',
+            422,
+            "invalid_request",
+        ),
+        (
+            b'{"feature": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1]}}',
+            422,
+            "invalid_request",
+        ),
+    ],
+)
+def test_bad_bodies(client: Client, body: bytes, status: int, code: str | None) -> None:
+    response = client.post("/get-online-features", content=body)
+    assert response.status_code == status, response.text
+    error = error_of(response)
+    if code:
+        assert error["code"] == code
+
+
+def test_unknown_feature_lists_closest_names(client: Client) -> None:
+    body = {"features": ["driver_hourly_stats:conv_rat"], "entities": {"driver_id": [1]}}
+    error = error_of(client.post("/get-online-features", json=body))
+    assert error["details"]["closest"][0] == "conv_rate"  # type: ignore[index]
+
+
+def test_unknown_path_and_method(client: Client) -> None:
+    assert error_of(client.get("/nope"))["code"] == "not_found"
+    response = client.get("/get-online-features")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_store_unavailable_is_503(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A backend outage cannot be caused for real with SQLite: this one fault is simulated.
+    def down(*args: object) -> None:
+        raise StoreUnavailableError("online store down")
+
+    monkeypatch.setattr(client.app.state.store.online, "read", down)
+    body = {"features": FEATURES, "entities": {"driver_id": [1001]}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert error_of(response)["code"] == "store_unavailable"
+    assert client.get("/ready").status_code == 503
+
+
+def test_unexpected_error_is_a_bare_500(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(client.app.state.store.online, "read", broken)
+    body = {"features": FEATURES, "entities": {"driver_id": [1001]}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 500
+    assert "secret" not in response.text
+
+
+def test_ready_before_start_is_503(repo: Path) -> None:
+    c = Client(create_app(repo))  # never started: the registry was not loaded
+    try:
+        response = c.get("/ready")
+        assert response.status_code == 503
+        assert "registry" in error_of(response)["details"]["problems"]  # type: ignore[index]
+        assert c.get("/health").status_code == 200
+    finally:
+        c.close()
+        c.app.state.store.close()
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+def test_size_limits(repo: Path) -> None:
+    c = start(repo, {"max_body_bytes": 2048, "max_entities": 5})
+    try:
+        body = {"features": FEATURES, "entities": {"driver_id": list(range(6))}}
+        response = c.post("/get-online-features", json=body)
+        assert response.status_code == 413
+        assert error_of(response)["code"] == "too_many_entities"
+        big = {"features": FEATURES, "entities": {"driver_id": [1] * 2000}}
+        response = c.post("/get-online-features", json=big)
+        assert response.status_code == 413
+        assert error_of(response)["details"] == {"limit": 2048}
+        rows = [{"driver_id": 1}] * 6
+        response = c.post("/push", json={"feature_view": "driver_hourly_stats", "rows": rows})
+        assert response.status_code == 413
+    finally:
+        c.close()
+        c.app.shutdown()
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured(repo: Path) -> Client:
+    c = start(repo, tokens())
+    yield c  # type: ignore[misc]
+    c.close()
+    c.app.shutdown()
+
+
+def test_auth_statuses(secured: Client) -> None:
+    body = {"features": FEATURES, "entities": {"driver_id": [1001]}}
+    service = {"feature_service": "driver_activity_v1", "entities": {"driver_id": [1001]}}
+    missing = secured.post("/get-online-features", json=body)
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    wrong = secured.post("/get-online-features", json=body, headers=bearer("x" * 22))
+    assert wrong.status_code == 401
+    basic = secured.post("/get-online-features", json=body, headers={"Authorization": "Basic x"})
+    assert basic.status_code == 401
+    assert secured.post("/get-online-features", json=body, headers=bearer(READER)).is_success
+    # a model's token reads its service only
+    assert secured.post("/get-online-features", json=service, headers=bearer(MODEL)).is_success
+    assert secured.post("/get-online-features", json=body, headers=bearer(MODEL)).status_code == 403
+    assert secured.get("/catalog", headers=bearer(MODEL)).status_code == 403
+    assert secured.get("/metrics", headers=bearer(MODEL)).status_code == 403
+    # a token of another project reads nothing here
+    other = secured.post("/get-online-features", json=body, headers=bearer(OTHER_PROJECT))
+    assert other.status_code == 403
+    # pushing needs push: true
+    push = {"feature_view": "driver_hourly_stats", "rows": []}
+    assert secured.post("/push", json=push, headers=bearer(READER)).status_code == 403
+    assert secured.post("/push", json=push, headers=bearer(ADMIN)).is_success
+    # probes and the API description stay open
+    for path in ("/health", "/ready", "/openapi.json", "/docs"):
+        assert secured.get(path).status_code == 200
+    assert secured.get("/catalog").status_code == 401
+
+
+# --- CORS ---------------------------------------------------------------------------------
+
+
+def test_cors_off_by_default(client: Client) -> None:
+    response = client.get("/health", headers={"Origin": "https://ui.example.com"})
+    assert "access-control-allow-origin" not in response.headers
+    assert client.request("OPTIONS", "/health").status_code == 405
+
+
+def test_cors_on(repo: Path) -> None:
+    c = start(repo, {"cors_origins": ["https://ui.example.com"]})
+    try:
+        ok = c.get("/health", headers={"Origin": "https://ui.example.com"})
+        assert ok.headers["access-control-allow-origin"] == "https://ui.example.com"
+        other = c.get("/health", headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in other.headers
+        pre = c.request("OPTIONS", "/catalog", headers={"Origin": "https://ui.example.com"})
+        assert pre.status_code == 204
+        assert "authorization" in pre.headers["access-control-allow-headers"]
+    finally:
+        c.close()
+        c.app.shutdown()
+
+
+# --- catalog, metrics, docs ---------------------------------------------------------------
+
+
+def test_catalog(client: Client) -> None:
+    summary = client.get("/catalog").json()
+    assert summary["project"] == "demo"
+    assert summary["counts"]["feature-views"] == 2
+    views = client.get("/catalog/feature-views").json()["items"]
+    driver = next(v for v in views if v["name"] == "driver_hourly_stats")
+    assert driver["owner"] == "ml-platform@example.com"
+    assert driver["tags"] == {"team": "drivers"}
+    assert driver["version"] == 1
+    one = client.get("/catalog/feature-views/driver_hourly_stats").json()
+    assert "feature_service:driver_activity" in one["downstream"]
+    assert "source:driver_stats" in one["upstream"]
+    features = client.get("/catalog/features").json()["items"]
+    conv = next(f for f in features if f["ref"] == "driver_hourly_stats:conv_rate")
+    assert conv["dtype"] == "float32" and conv["description"]
+    assert client.get("/catalog/entities").json()["items"][0]["kind"] == "entity"
+    services = client.get("/catalog/feature-services").json()["items"]
+    assert {s["name"] for s in services} == {"driver_activity", "driver_activity_v1"}
+    history = client.get("/catalog/feature-views/driver_hourly_stats/history").json()
+    assert history["items"][0]["action"] == "added"
+    lineage = client.get("/catalog/lineage").json()
+    assert ["entity:driver", "feature_view:driver_hourly_stats"] in lineage["edges"]
+    for path in ("/catalog/nope", "/catalog/entities/nope", "/catalog/entities/nope/history"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_metrics(client: Client) -> None:
+    body = {"feature_service": "driver_activity_v1", "entities": {"driver_id": [1001]}}
+    client.post("/get-online-features", json=body)
+    client.post("/get-online-features", content=b"{")
+    text = client.get("/metrics").text
+    assert 'pitstore_http_requests_total{endpoint="get-online-features",status="200"}' in text
+    assert (
+        'pitstore_online_request_duration_seconds_count{feature_service="driver_activity_v1"}'
+        in text
+    )
+    assert 'pitstore_http_errors_total{code="invalid_json"}' in text
+    assert 'pitstore_store_duration_seconds_count{operation="read"}' in text
+    assert "pitstore_registry_refresh_age_seconds" in text
+
+
+def test_openapi_and_docs(client: Client) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert "/get-online-features" in document["paths"]
+    page = client.get("/docs")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/get-online-features" in page.text and "<script" not in page.text
+
+
+# --- registry cache -----------------------------------------------------------------------
+
+
+def test_warm_requests_do_no_registry_io(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = {"features": FEATURES, "entities": {"driver_id": [1001]}}
+    assert client.post("/get-online-features", json=body).is_success
+
+    def no_io(*args: object) -> None:
+        raise AssertionError("registry I/O on the request path")
+
+    registry = client.app.state.store.registry
+    monkeypatch.setattr(registry, "revision", no_io)
+    monkeypatch.setattr(registry, "list_objects", no_io)
+    for _ in range(3):
+        assert client.post("/get-online-features", json=body).is_success
+    assert client.get("/catalog/features").is_success
+
+
+def test_registry_refreshed_in_background(tmp_path: Path) -> None:
+    from conftest import make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    c = start(repo, {"registry_refresh_seconds": 0.05})
+    try:
+        assert c.get("/catalog/feature-services/extra").status_code == 404
+        with (repo / "features.py").open("a") as f:
+            f.write('\nextra = FeatureService("extra", features=[customer_stats])\n')
+        from pitstore import FeatureStore
+
+        with FeatureStore(repo) as store:
+            store.apply()
+        import time
+
+        deadline = time.monotonic() + 5
+        while c.get("/catalog/feature-services/extra").status_code != 200:
+            assert time.monotonic() < deadline, "the refresher did not pick up the change"
+            time.sleep(0.05)
+        body = {"feature_service": "extra", "entities": {"customer_id": [1]}}
+        assert c.post("/get-online-features", json=body).is_success
+    finally:
+        c.close()
+        c.app.shutdown()
