@@ -37,6 +37,9 @@ _EXPORTS: dict[str, str] = {
     "ParquetSource": "pitstore.definitions",
     "FeatureView": "pitstore.definitions",
     "FeatureService": "pitstore.definitions",
+    "OnDemandFeatureView": "pitstore.definitions",
+    "RequestSource": "pitstore.definitions",
+    "on_demand_feature_view": "pitstore.definitions",
     "FeatureStore": "pitstore.store",
 }
 
@@ -66,6 +69,9 @@ __all__ = [
     "ParquetSource",
     "FeatureView",
     "FeatureService",
+    "OnDemandFeatureView",
+    "RequestSource",
+    "on_demand_feature_view",
     "FeatureStore",
 ]
 
@@ -90,7 +96,10 @@ if TYPE_CHECKING:
         FeatureService,
         FeatureView,
         Field,
+        OnDemandFeatureView,
         ParquetSource,
+        RequestSource,
+        on_demand_feature_view,
     )
     from pitstore.errors import (
         ConfigError,

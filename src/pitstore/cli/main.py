@@ -38,6 +38,7 @@ KINDS = {
     "entities": "entity",
     "views": "feature_view",
     "services": "feature_service",
+    "on-demand": "on_demand_feature_view",
     "features": "feature",
 }
 
@@ -98,7 +99,7 @@ def apply(repo: RepoOption = Path(".")) -> None:
 
 @app.command("list")
 def list_(
-    what: Annotated[str, typer.Argument(help="entities, views, services or features")],
+    what: Annotated[str, typer.Argument(help="entities, views, on-demand, services or features")],
     repo: RepoOption = Path("."),
 ) -> None:
     """List registered objects of one kind."""
@@ -113,6 +114,8 @@ def list_(
             objects.extend(store.list_entities())
         elif what == "views":
             objects.extend(store.list_feature_views())
+        elif what == "on-demand":
+            objects.extend(store.list_on_demand_feature_views())
         else:
             objects.extend(store.list_feature_services())
         console.print(definitions_table(KINDS[what], objects))

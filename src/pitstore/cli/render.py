@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from pitstore.definitions import Definition, Entity, FeatureService, FeatureView
+from pitstore.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+)
 from pitstore.registry.plan import Plan
 
 if TYPE_CHECKING:
@@ -66,6 +72,14 @@ def definitions_table(kind: str, objects: list[Definition]) -> Table:
                 v.to_spec()["ttl"] or "-",
                 "yes" if v.online else "no",
                 v.owner,
+            )
+    elif kind == "on_demand_feature_view":
+        for col in ("name", "inputs", "features", "mode", "owner"):
+            table.add_column(col)
+        for o in objects:
+            assert isinstance(o, OnDemandFeatureView)
+            table.add_row(
+                o.name, ", ".join(o.input_names()), ", ".join(o.feature_names), o.mode, o.owner
             )
     else:
         for col in ("name", "features", "owner"):

@@ -8,6 +8,11 @@ from pitstore.definitions.entity import Entity
 from pitstore.definitions.feature_service import FeatureService
 from pitstore.definitions.feature_view import FeatureView, FeatureViewProjection
 from pitstore.definitions.field import Field
+from pitstore.definitions.on_demand import (
+    OnDemandFeatureView,
+    RequestSource,
+    on_demand_feature_view,
+)
 from pitstore.definitions.refs import FeatureRef, parse_ref
 from pitstore.definitions.repo import KINDS, RepoContents, from_spec
 from pitstore.definitions.sources import DataSource, ParquetSource, source_from_spec
@@ -23,9 +28,12 @@ __all__ = [
     "FeatureView",
     "FeatureViewProjection",
     "Field",
+    "OnDemandFeatureView",
     "ParquetSource",
+    "RequestSource",
     "RepoContents",
     "from_spec",
+    "on_demand_feature_view",
     "parse_ref",
     "source_from_spec",
 ]

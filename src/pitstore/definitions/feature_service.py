@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pitstore.definitions.base import Definition, validate_tags, validate_text
 from pitstore.definitions.feature_view import FeatureView, FeatureViewProjection
+from pitstore.definitions.on_demand import OnDemandFeatureView
 from pitstore.errors import DefinitionError
 from pitstore.names import validate_name
 
@@ -24,7 +25,7 @@ class FeatureService(Definition):
     def __init__(
         self,
         name: str,
-        features: Sequence[FeatureView | FeatureViewProjection],
+        features: Sequence[FeatureView | FeatureViewProjection | OnDemandFeatureView],
         description: str = "",
         owner: str = "",
         tags: Mapping[str, str] | None = None,
@@ -67,13 +68,13 @@ class FeatureService(Definition):
 
 
 def _projections(
-    service: str, features: Sequence[FeatureView | FeatureViewProjection]
+    service: str, features: Sequence[FeatureView | FeatureViewProjection | OnDemandFeatureView]
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    if isinstance(features, (FeatureView, FeatureViewProjection)):
+    if isinstance(features, (FeatureView, FeatureViewProjection, OnDemandFeatureView)):
         features = [features]
     out: list[tuple[str, tuple[str, ...]]] = []
     for item in features:
-        if isinstance(item, FeatureView):
+        if isinstance(item, (FeatureView, OnDemandFeatureView)):
             out.append((item.name, item.feature_names))
         elif isinstance(item, FeatureViewProjection):
             out.append((item.view.name, item.features))

@@ -106,6 +106,17 @@ class OnDemandFeatureView(Definition):
     def features(self) -> tuple[Field, ...]:
         return self.schema
 
+    def __getitem__(self, features: Sequence[str]) -> FeatureViewProjection:
+        """``odfv[["a"]]``: some of its features, for a feature service."""
+        if isinstance(features, str):
+            features = [features]
+        for name in features:
+            self.feature(name)
+        projection = FeatureViewProjection.__new__(FeatureViewProjection)
+        projection.view = self  # type: ignore[assignment]
+        projection.features = tuple(features)
+        return projection
+
     def feature(self, name: str) -> Field:
         from pitstore.errors import NotFoundError
 

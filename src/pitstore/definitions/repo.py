@@ -14,12 +14,14 @@ from pitstore.definitions.base import Definition
 from pitstore.definitions.entity import Entity
 from pitstore.definitions.feature_service import FeatureService
 from pitstore.definitions.feature_view import FeatureView
+from pitstore.definitions.on_demand import OnDemandFeatureView
 from pitstore.errors import DefinitionError, NotFoundError
 
-#: Registry kind -> class; later kinds (on-demand views...) are added here.
+#: Registry kind -> class.
 KINDS: dict[str, type[Definition]] = {
     Entity.kind: Entity,
     FeatureView.kind: FeatureView,
+    OnDemandFeatureView.kind: OnDemandFeatureView,
     FeatureService.kind: FeatureService,
 }
 
@@ -39,6 +41,7 @@ class RepoContents:
     entities: dict[str, Entity] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     @classmethod
     def of(cls, objects: Iterable[Definition]) -> RepoContents:
@@ -54,6 +57,7 @@ class RepoContents:
             Entity: self.entities,
             FeatureView: self.views,
             FeatureService: self.services,
+            OnDemandFeatureView: self.on_demand,
         }
         table = tables.get(type(obj))
         if table is None:
@@ -67,15 +71,50 @@ class RepoContents:
         table[obj.name] = obj
 
     def all(self) -> list[Definition]:
-        """Every definition, entities first, then views, then services."""
-        return [*self.entities.values(), *self.views.values(), *self.services.values()]
+        """Every definition: entities, views, on-demand views, then services."""
+        return [
+            *self.entities.values(),
+            *self.views.values(),
+            *self.on_demand.values(),
+            *self.services.values(),
+        ]
+
+    def feature_names(self, name: str) -> tuple[str, ...]:
+        """The features of the view or on-demand view ``name``."""
+        if name in self.views:
+            return self.views[name].feature_names
+        if name in self.on_demand:
+            return self.on_demand[name].feature_names
+        raise NotFoundError("feature view", name, [*self.views, *self.on_demand])
 
     def validate(self) -> None:
         """Check references between definitions; raise DefinitionError on the first problem."""
         for view in self.views.values():
             self._check_view(view)
+        for name in self.on_demand:
+            if name in self.views:
+                raise DefinitionError(
+                    f"a feature view and an on-demand feature view are both named {name!r}; "
+                    "feature references 'view:feature' need unique names"
+                )
+            self._check_on_demand(self.on_demand[name])
         for service in self.services.values():
             self._check_service(service)
+
+    def _check_on_demand(self, odfv: OnDemandFeatureView) -> None:
+        for view_name, features in odfv.sources:
+            view = self.views.get(view_name)
+            if view is None:
+                raise NotFoundError(
+                    f"feature view (source of on-demand view {odfv.name!r})", view_name, self.views
+                )
+            for feature in features:
+                if feature not in view.feature_names:
+                    raise NotFoundError(
+                        f"feature of view {view_name!r} (used by on-demand view {odfv.name!r})",
+                        feature,
+                        view.feature_names,
+                    )
 
     def _check_view(self, view: FeatureView) -> None:
         key_names: dict[str, str] = {}
@@ -102,19 +141,19 @@ class RepoContents:
 
     def _check_service(self, service: FeatureService) -> None:
         for view_name, features in service.projections:
-            view = self.views.get(view_name)
-            if view is None:
+            if view_name not in self.views and view_name not in self.on_demand:
                 raise NotFoundError(
                     f"feature view (used by feature service {service.name!r})",
                     view_name,
-                    self.views,
+                    [*self.views, *self.on_demand],
                 )
+            known = self.feature_names(view_name)
             for feature in features:
-                if feature not in view.feature_names:
+                if feature not in known:
                     raise NotFoundError(
                         f"feature of view {view_name!r} (used by service {service.name!r})",
                         feature,
-                        view.feature_names,
+                        known,
                     )
 
     def join_keys(self, view: FeatureView) -> list[tuple[str, Any]]:

@@ -7,14 +7,20 @@ lives in small service modules (apply, retrieval, materialization, online reads)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pitstore.config import ProjectConfig, find_repo, load_config
-from pitstore.definitions import Definition, Entity, FeatureService, FeatureView
-from pitstore.errors import NotFoundError
+from pitstore.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+)
+from pitstore.errors import DefinitionError, NotFoundError
 from pitstore.registry.base import StoredObject, VersionRecord
 from pitstore.registry.lineage import LineageGraph, build_lineage
 from pitstore.registry.plan import Plan
@@ -32,7 +38,7 @@ if TYPE_CHECKING:
     from pitstore.store.push import Rows
     from pitstore.store.retrieval import HistoricalJob
 
-KIND_ORDER = ("entity", "feature_view", "feature_service")
+KIND_ORDER = ("entity", "feature_view", "on_demand_feature_view", "feature_service")
 
 
 class FeatureStore:
@@ -56,6 +62,9 @@ class FeatureStore:
         self._online: OnlineStore | None = None
         self._catalog: Catalog | None = None
         self._online_service: Any = None
+        # On-demand functions by code hash: from objects applied in this process, or loaded
+        # from the repo's files; never from the registry (it keeps only their source text).
+        self._functions: dict[str, Callable[..., Any]] = {}
 
     # -- backends -------------------------------------------------------------------------
 
@@ -104,7 +113,28 @@ class FeatureStore:
         """The definitions in the repo's Python files (validated together)."""
         from pitstore.store.repo_loader import load_repo
 
-        return load_repo(self.repo_path).all()
+        objects = load_repo(self.repo_path).all()
+        self._remember_functions(objects)
+        return objects
+
+    def _remember_functions(self, objects: Iterable[Definition]) -> None:
+        for obj in objects:
+            if isinstance(obj, OnDemandFeatureView) and obj.function is not None:
+                self._functions[obj.code_hash] = obj.function
+
+    def transform_function(self, view: OnDemandFeatureView) -> Callable[..., Any]:
+        """The function of a registered on-demand view, checked against its registered code."""
+        function = self._functions.get(view.code_hash)
+        if function is None:
+            self.load_definitions()
+            function = self._functions.get(view.code_hash)
+        if function is None:
+            raise DefinitionError(
+                f"on-demand feature view {view.name!r}: the repo's files ({self.repo_path}) "
+                f"have no function with its registered code (sha256 {view.code_hash[:12]}); "
+                "the code changed since it was applied: run `pitstore apply`"
+            )
+        return function
 
     def plan(
         self, objects: Iterable[Definition] | None = None, *, prune: bool | None = None
@@ -118,6 +148,8 @@ class FeatureStore:
         if objects is None:
             objects, default_prune = self.load_definitions(), True
         else:
+            objects = list(objects)
+            self._remember_functions(objects)
             default_prune = False
         prune = default_prune if prune is None else prune
         return apply_service.build_plan(self.registry, objects, prune)
@@ -150,6 +182,9 @@ class FeatureStore:
 
     def list_feature_views(self) -> list[FeatureView]:
         return list(self.catalog.current().contents.views.values())
+
+    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return list(self.catalog.current().contents.on_demand.values())
 
     def list_feature_services(self) -> list[FeatureService]:
         return list(self.catalog.current().contents.services.values())

@@ -7,7 +7,7 @@ for all views, and marks values older than ``now - ttl`` as expired.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -23,7 +23,8 @@ from pitstore.store.aggregates import (
     aggregate_columns,
 )
 from pitstore.store.catalog import Snapshot
-from pitstore.store.resolve import resolve
+from pitstore.store.resolve import TransformSelection, resolve
+from pitstore.store.transforms import run_transform
 from pitstore.timeutil import from_micros, to_micros, utcnow
 from pitstore.types import Timestamp
 
@@ -63,6 +64,10 @@ class _ReadPlan:
     revision: int
     views: tuple[_ViewPlan, ...]
     entity_columns: tuple[str, ...]
+    transforms: tuple[tuple[TransformSelection, Callable[..., Any]], ...] = ()
+    columns: tuple[str, ...] = ()
+    """Visible output columns in order (set when there are on-demand features)."""
+    request_fields: tuple[str, ...] = ()
 
 
 class OnlineResponse:
@@ -131,7 +136,7 @@ class OnlineService:
         now: datetime | None,
     ) -> OnlineResponse:
         plan = self._plan(features, feature_service, full_feature_names)
-        columns, count = _columns(entity_rows, plan.entity_columns)
+        columns, count = _columns(entity_rows, plan.entity_columns, plan.request_fields)
         now_micros = to_micros(now if now is not None else utcnow())
         requests = [ViewRead(v.view, v.features, _encode(v, columns, count)) for v in plan.views]
         results = self._store.online.read(requests)
@@ -157,6 +162,8 @@ class OnlineService:
                 stamps[output] = rows.event_ts
                 types[output] = view.arrow_types[j]
         entities = {k: list(columns[k]) for k in plan.entity_columns}
+        if plan.transforms:
+            _run_transforms(plan, columns, count, (values, statuses, stamps, types))
         return OnlineResponse(entities, values, statuses, stamps, types)
 
     def _plan(
@@ -170,14 +177,41 @@ class OnlineService:
         key = (tuple(features) if features else None, service_key, full_feature_names)
         plan = self._plans.get(key)
         if plan is None or plan.revision != snapshot.revision:
-            plan = _compile(snapshot, features, service, full_feature_names)
+            plan = _compile(self._store, snapshot, features, service, full_feature_names)
             if len(self._plans) >= MAX_CACHED_PLANS:
                 self._plans.clear()  # many distinct feature lists: start over rather than grow
             self._plans[key] = plan
         return plan
 
 
+def _run_transforms(
+    plan: _ReadPlan,
+    request: Mapping[str, Sequence[Any]],
+    count: int,
+    tables: tuple[dict[str, list[Any]], dict[str, list[str]], dict[str, Any], dict[str, Any]],
+) -> None:
+    """Compute on-demand features in place, then drop hidden inputs and order the columns."""
+    values, statuses, stamps, types = tables
+    for transform, function in plan.transforms:
+        inputs = {
+            name: values[column] if column in values else request[column]
+            for name, column in transform.inputs.items()
+        }
+        outputs = run_transform(transform.view, function, inputs, count)
+        for feature, column in zip(transform.features, transform.outputs, strict=True):
+            array = outputs[feature]
+            values[column] = array.to_pylist()
+            statuses[column] = [PRESENT] * count
+            stamps[column] = [None] * count
+            types[column] = array.type
+    for table in tables:
+        ordered = {name: table[name] for name in plan.columns}
+        table.clear()
+        table.update(ordered)
+
+
 def _compile(
+    store: FeatureStore,
     snapshot: Snapshot,
     features: list[str] | None,
     service: str | FeatureService | None,
@@ -185,7 +219,8 @@ def _compile(
 ) -> _ReadPlan:
     views = []
     entity_columns: list[str] = []
-    for selection in resolve(snapshot, features, service, full_feature_names):
+    resolved = resolve(snapshot, features, service, full_feature_names)
+    for selection in resolved.selections:
         view = selection.view
         keys = snapshot.contents.join_keys(view)
         read_features, aggregates = _store_columns(view, selection.features)
@@ -203,7 +238,15 @@ def _compile(
             )
         )
         entity_columns += [k for k in selection.join_keys if k not in entity_columns]
-    return _ReadPlan(snapshot.revision, tuple(views), tuple(entity_columns))
+    transforms = tuple((t, store.transform_function(t.view)) for t in resolved.transforms)
+    return _ReadPlan(
+        snapshot.revision,
+        tuple(views),
+        tuple(entity_columns),
+        transforms,
+        tuple(resolved.columns),
+        tuple(resolved.request_fields),
+    )
 
 
 def _store_columns(
@@ -225,15 +268,16 @@ def _store_columns(
 
 
 def _columns(
-    entity_rows: EntityRows | None, needed: tuple[str, ...]
+    entity_rows: EntityRows | None, keys: tuple[str, ...], request_fields: tuple[str, ...] = ()
 ) -> tuple[dict[str, Sequence[Any]], int]:
-    """Entity rows as columns of the needed join keys, with their row count."""
+    """Entity rows as columns of the needed join keys and request values, with the row count."""
     if entity_rows is None:
-        raise SchemaError(f"entity_rows is missing; pass e.g. [{{{needed[0]!r}: 1001}}]")
+        raise SchemaError(f"entity_rows is missing; pass e.g. [{{{keys[0]!r}: 1001}}]")
+    needed = keys + request_fields
     if isinstance(entity_rows, Mapping):
         missing = [k for k in needed if k not in entity_rows]
         if missing:
-            raise SchemaError(_missing_message(missing, list(entity_rows)))
+            raise SchemaError(_missing_message(missing, list(entity_rows), request_fields))
         columns = {k: entity_rows[k] for k in needed}
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
@@ -246,14 +290,23 @@ def _columns(
     for i, row in enumerate(rows):
         missing = [k for k in needed if k not in row]
         if missing:
-            raise SchemaError(f"entity row {i}: " + _missing_message(missing, list(row)))
+            raise SchemaError(
+                f"entity row {i}: " + _missing_message(missing, list(row), request_fields)
+            )
     return {k: [row[k] for row in rows] for k in needed}, len(rows)
 
 
-def _missing_message(missing: list[str], present: list[str]) -> str:
+def _missing_message(missing: list[str], present: list[str], requests: tuple[str, ...]) -> str:
+    values = [m for m in missing if m in requests]
+    keys = [m for m in missing if m not in requests]
+    parts = []
+    if keys:
+        parts.append(f"join key column(s) {keys}")
+    if values:
+        parts.append(f"request value(s) {values} (inputs of on-demand features)")
     return (
-        f"join key column(s) {missing} missing from the entity rows (got {present}); "
-        "every requested view needs its join keys"
+        f"{' and '.join(parts)} missing from the entity rows (got {present}); every requested "
+        "view needs its join keys, and on-demand features their request values"
     )
 
 

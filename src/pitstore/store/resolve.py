@@ -1,16 +1,20 @@
-"""Resolving a feature list or a feature service into the views and columns to read.
+"""Resolving a feature list or a feature service into what to read and what to compute.
 
 Shared by training-data retrieval and online reads, so that both name, order and check the
-output columns the same way.
+output columns the same way. On-demand features add the source features their functions need:
+those are read under hidden column names (dropped after the functions ran) unless the request
+asked for them too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pitstore.definitions import FeatureService, FeatureView, parse_ref
+from pitstore.definitions import FeatureService, FeatureView, OnDemandFeatureView, parse_ref
 from pitstore.errors import DefinitionError, NotFoundError
 from pitstore.store.catalog import Snapshot
+
+HIDDEN_PREFIX = "__odfv__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,29 +27,94 @@ class ViewSelection:
     join_keys: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TransformSelection:
+    """Features wanted from one on-demand view, and where each of its inputs comes from."""
+
+    view: OnDemandFeatureView
+    features: tuple[str, ...]
+    outputs: tuple[str, ...]
+    inputs: dict[str, str]
+    """Function input name -> column holding it (a feature output or a request field)."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved request: views to read, functions to run, and the final column order."""
+
+    selections: list[ViewSelection]
+    transforms: list[TransformSelection]
+    columns: list[str]
+    """The visible output columns, in order."""
+    hidden: list[str] = field(default_factory=list)
+    """Columns read only as function inputs (dropped from the result)."""
+    request_fields: list[str] = field(default_factory=list)
+    """Values the request (or the entity frame) must carry for the functions."""
+
+
 def resolve(
     snapshot: Snapshot,
     features: list[str] | None,
     feature_service: str | FeatureService | None,
     full_feature_names: bool,
-) -> list[ViewSelection]:
-    """The views and features to read, in request order, with clash-checked output names."""
+) -> Resolved:
+    """The views and functions of a request, with clash-checked output names."""
+    contents = snapshot.contents
     refs = _refs(snapshot, features, feature_service)
-    by_view: dict[str, list[str]] = {}
-    for view_name, feature in refs:
-        view = snapshot.view(view_name)
-        view.feature(feature)  # NotFoundError with the closest feature names
-        wanted = by_view.setdefault(view_name, [])
-        if feature not in wanted:
-            wanted.append(feature)
-    selections = []
-    for view_name, names in by_view.items():
-        view = snapshot.view(view_name)
-        outputs = tuple(f"{view_name}__{f}" if full_feature_names else f for f in names)
-        keys = tuple(k for k, _ in snapshot.contents.join_keys(view))
-        selections.append(ViewSelection(view, tuple(names), outputs, keys))
-    _check_clashes(selections)
-    return selections
+    order: list[str] = []  # views and on-demand views in order of first use
+    wanted: dict[str, list[str]] = {}
+    for name, feature in refs:
+        if name in contents.on_demand:
+            contents.on_demand[name].feature(feature)
+        else:
+            snapshot.view(name).feature(feature)  # NotFoundError with the closest names
+        if name not in wanted:
+            order.append(name)
+        if feature not in wanted.setdefault(name, []):
+            wanted[name].append(feature)
+
+    def output(view: str, feature: str) -> str:
+        return f"{view}__{feature}" if full_feature_names else feature
+
+    reads: dict[str, dict[str, str]] = {}  # view -> feature -> output column
+    for name in order:
+        if name in contents.views:
+            reads[name] = {f: output(name, f) for f in wanted[name]}
+    hidden: list[str] = []
+    transforms = []
+    requests: list[str] = []
+    for name in order:
+        odfv = contents.on_demand.get(name)
+        if odfv is None:
+            continue
+        inputs: dict[str, str] = {}
+        for view, feats in odfv.sources:
+            for feature in feats:
+                column = reads.setdefault(view, {}).get(feature)
+                if column is None:
+                    column = f"{HIDDEN_PREFIX}{view}__{feature}"
+                    reads[view][feature] = column
+                    hidden.append(column)
+                inputs[feature] = column
+        for request in odfv.requests:
+            for f in request.schema:
+                inputs[f.name] = f.name
+                if f.name not in requests:
+                    requests.append(f.name)
+        outputs = tuple(output(name, f) for f in wanted[name])
+        transforms.append(TransformSelection(odfv, tuple(wanted[name]), outputs, inputs))
+    selections = [
+        ViewSelection(
+            snapshot.view(view),
+            tuple(cols),
+            tuple(cols.values()),
+            tuple(k for k, _ in contents.join_keys(snapshot.view(view))),
+        )
+        for view, cols in reads.items()
+    ]
+    columns = [output(name, f) for name in order for f in wanted[name]]
+    _check_clashes(order, wanted, columns)
+    return Resolved(selections, transforms, columns, hidden, requests)
 
 
 def _refs(
@@ -71,20 +140,23 @@ def _refs(
     if not features:
         raise DefinitionError("features is empty; list at least one 'view:feature'")
     parsed = [parse_ref(ref) for ref in features]
+    known = [*snapshot.contents.views, *snapshot.contents.on_demand]
     for ref in parsed:
-        if ref.view not in snapshot.contents.views:
-            raise NotFoundError("feature view", ref.view, snapshot.contents.views)
+        if ref.view not in known:
+            raise NotFoundError("feature view", ref.view, known)
     return [(r.view, r.feature) for r in parsed]
 
 
-def _check_clashes(selections: list[ViewSelection]) -> None:
+def _check_clashes(order: list[str], wanted: dict[str, list[str]], columns: list[str]) -> None:
     owner: dict[str, str] = {}
-    for selection in selections:
-        for output in selection.outputs:
-            if output in owner:
+    names = iter(columns)
+    for view in order:
+        for _ in wanted[view]:
+            column = next(names)
+            if column in owner:
                 raise DefinitionError(
-                    f"feature name {output!r} is in both views {owner[output]!r} and "
-                    f"{selection.view.name!r}; pass full_feature_names=True to get "
-                    f"'{owner[output]}__{output}' and '{selection.view.name}__{output}'"
+                    f"feature name {column!r} is in both views {owner[column]!r} and "
+                    f"{view!r}; pass full_feature_names=True to get "
+                    f"'{owner[column]}__{column}' and '{view}__{column}'"
                 )
-            owner[output] = selection.view.name
+            owner[column] = view

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pitstore.definitions import FeatureService, FeatureView, ParquetSource
-from pitstore.errors import DefinitionError
+from pitstore.errors import DefinitionError, SchemaError
 from pitstore.offline.base import (
     AggregateSpec,
     FeatureColumn,
@@ -15,7 +16,8 @@ from pitstore.offline.base import (
     ViewQuery,
 )
 from pitstore.store.catalog import Snapshot
-from pitstore.store.resolve import ViewSelection, resolve
+from pitstore.store.resolve import Resolved, ViewSelection, resolve
+from pitstore.store.transforms import run_transform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,18 +31,39 @@ if TYPE_CHECKING:
 class HistoricalJob:
     """The result of :meth:`FeatureStore.get_historical_features`, computed on demand."""
 
-    def __init__(self, job: RetrievalJob, selections: list[ViewSelection]) -> None:
+    def __init__(
+        self,
+        job: RetrievalJob,
+        resolved: Resolved,
+        functions: list[Callable[..., Any]],
+    ) -> None:
         self._job = job
-        self.selections = selections
+        self.resolved = resolved
+        self._functions = functions
 
     @property
     def feature_columns(self) -> list[str]:
         """The output feature columns, in order."""
-        return [o for s in self.selections for o in s.outputs]
+        return list(self.resolved.columns)
 
     def to_arrow(self) -> pa.Table:
         """The training frame as an Arrow table (input columns first, in input order)."""
-        return self._job.to_arrow()
+        table = self._job.to_arrow()
+        if not self.resolved.transforms and not self.resolved.hidden:
+            return table
+        return self._finish(table)
+
+    def _finish(self, table: pa.Table) -> pa.Table:
+        """Run the on-demand functions on the frame, drop hidden inputs, order the features."""
+        features = set(self.resolved.columns) | set(self.resolved.hidden)
+        check_request_fields(self.resolved, table.column_names)
+        for transform, function in zip(self.resolved.transforms, self._functions, strict=True):
+            inputs = {name: table.column(col) for name, col in transform.inputs.items()}
+            outputs = run_transform(transform.view, function, inputs, table.num_rows)
+            for feature, column in zip(transform.features, transform.outputs, strict=True):
+                table = table.append_column(column, outputs[feature])
+        inputs_first = [c for c in table.column_names if c not in features]
+        return table.select([*inputs_first, *self.resolved.columns])
 
     def to_pandas(self) -> pd.DataFrame:
         """The training frame as a pandas DataFrame."""
@@ -56,8 +79,17 @@ class HistoricalJob:
         return frame
 
     def to_parquet(self, path: str | Path) -> None:
-        """Write the training frame to Parquet, streamed by the engine (not via Python)."""
-        self._job.to_parquet(str(path))
+        """Write the training frame to Parquet.
+
+        Streamed by the engine (not via Python memory), except when on-demand features must
+        be computed on the frame first.
+        """
+        if self.resolved.transforms:
+            import pyarrow.parquet as pq
+
+            pq.write_table(self.to_arrow(), str(path))
+        else:
+            self._job.to_parquet(str(path))
 
 
 def historical(
@@ -69,10 +101,33 @@ def historical(
 ) -> HistoricalJob:
     """Resolve the request against the registry and run it on the offline engine."""
     snapshot = store.catalog.current()
-    selections = resolve(snapshot, features, feature_service, full_feature_names)
-    queries = [view_query(snapshot, s, store.repo_path) for s in selections]
+    resolved = resolve(snapshot, features, feature_service, full_feature_names)
+    functions = [store.transform_function(t.view) for t in resolved.transforms]
+    queries = [view_query(snapshot, s, store.repo_path) for s in resolved.selections]
     job = store.offline.historical(entity_df, queries, store.config.entity_timestamp_column)
-    return HistoricalJob(job, selections)
+    check_request_fields(resolved, _column_names(entity_df))
+    return HistoricalJob(job, resolved, functions)
+
+
+def _column_names(entity_df: EntityInput) -> list[str] | None:
+    """The entity frame's columns when known without running anything (frames and tables)."""
+    names = getattr(entity_df, "column_names", None) or getattr(entity_df, "columns", None)
+    return [str(n) for n in names] if names is not None else None
+
+
+def check_request_fields(resolved: Resolved, columns: list[str] | None) -> None:
+    """On-demand request values come from entity-frame columns: each must be there."""
+    if columns is None:
+        return
+    for transform in resolved.transforms:
+        for request in transform.view.requests:
+            for field in request.schema:
+                if field.name not in columns:
+                    raise SchemaError(
+                        f"request value {field.name!r} (request source {request.name!r} of "
+                        f"on-demand view {transform.view.name!r}) is not a column of the "
+                        f"entity frame (columns: {columns}); add it"
+                    )
 
 
 def view_query(snapshot: Snapshot, selection: ViewSelection, repo: Path) -> ViewQuery:

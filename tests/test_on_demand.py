@@ -1,0 +1,300 @@
+"""On-demand feature views: one function, the same values in training and in serving."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pitstore import (
+    DefinitionError,
+    FeatureService,
+    Field,
+    Float64,
+    Int64,
+    OnDemandFeatureView,
+    RequestSource,
+    SchemaError,
+    String,
+    on_demand_feature_view,
+)
+from pitstore.definitions import from_spec
+from pitstore.store.materialize import BEGINNING
+from pitstore.store.transforms import TransformError
+from repo_helpers import T0, TRIP_SCHEMA, city_driver, make_store, trip_view, write_rows
+
+trips = trip_view(ttl=None)
+trip_request = RequestSource("trip", [Field("distance", Float64)])
+
+
+@on_demand_feature_view(
+    sources=[trips[["score"]], trip_request],
+    schema=[Field("score_per_km", Float64), Field("long_trip", Int64)],
+)
+def trip_score(row: dict[str, Any]) -> dict[str, Any]:
+    """Score per kilometre, and whether the trip is long."""
+    score, distance = row["score"], row["distance"]
+    per_km = None if score is None or not distance else score / distance
+    return {"score_per_km": per_km, "long_trip": int((distance or 0) > 10)}
+
+
+def _pandas_version(df: Any) -> Any:
+    import pandas as pd
+
+    per_km = (df["score"] / df["distance"]).where(df["distance"] != 0)
+    return pd.DataFrame({"score_per_km": per_km, "long_trip": (df["distance"] > 10).astype(int)})
+
+
+def _arrow_version(table: pa.Table) -> pa.Table:
+    distance = table.column("distance")
+    safe = pc.if_else(pc.equal(distance, 0), None, distance)
+    per_km = pc.divide(table.column("score"), safe)
+    long_trip = pc.cast(pc.greater(distance, 10), pa.int64())
+    return pa.table({"score_per_km": per_km, "long_trip": long_trip})
+
+
+def variant(mode: str) -> OnDemandFeatureView:
+    function = {"pandas": _pandas_version, "arrow": _arrow_version}[mode]
+    return OnDemandFeatureView(
+        "trip_score", [trips[["score"]], trip_request], trip_score.schema, function, mode=mode
+    )
+
+
+def rows() -> list[dict[str, Any]]:
+    return [
+        {
+            "city": "oslo",
+            "driver_id": 1,
+            "event_timestamp": T0,
+            "created": T0,
+            "score": 6.0,
+            "label": "a",
+        },
+        {
+            "city": "rome",
+            "driver_id": 2,
+            "event_timestamp": T0,
+            "created": T0,
+            "score": None,
+            "label": "b",
+        },
+    ]
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    store.apply([city_driver, trips, trip_score])
+    yield store
+    store.close()
+
+
+def entity_frame() -> pa.Table:
+    return pa.table(
+        {
+            "city": ["oslo", "oslo", "rome", "paris"],
+            "driver_id": [1, 1, 2, 3],
+            "event_timestamp": pa.array([T0] * 4, pa.timestamp("us", tz="UTC")),
+            "distance": [3.0, 12.0, 5.0, 0.0],
+        }
+    )
+
+
+def test_definition_keeps_source_text_not_code_objects() -> None:
+    spec = trip_score.to_spec()
+    assert spec["function"]["code"].startswith("def trip_score(row")
+    assert "@on_demand_feature_view" not in spec["function"]["code"]
+    assert len(spec["function"]["hash"]) == 64
+    again = from_spec("on_demand_feature_view", spec)
+    assert again == trip_score and again.function is None  # never code from the registry
+    assert trip_score.description == "Score per kilometre, and whether the trip is long."
+
+
+def test_training_data_runs_the_function(store) -> None:  # type: ignore[no-untyped-def]
+    result = store.get_historical_features(
+        entity_frame(), ["trip_score:score_per_km", "trip_score:long_trip"]
+    ).to_arrow()
+    assert result.column_names == [
+        "city",
+        "driver_id",
+        "event_timestamp",
+        "distance",
+        "score_per_km",
+        "long_trip",
+    ]  # the hidden input 'score' is not in the output
+    assert result.column("score_per_km").to_pylist() == [2.0, 0.5, None, None]
+    assert result.column("long_trip").to_pylist() == [0, 1, 0, 0]
+
+
+def test_serving_runs_the_same_function(store) -> None:  # type: ignore[no-untyped-def]
+    response = store.get_online_features(
+        ["trips:score", "trip_score:score_per_km"],
+        [{"city": "oslo", "driver_id": 1, "distance": 3.0}],
+        now=T0,
+    )
+    assert response.to_dict() == {
+        "city": ["oslo"],
+        "driver_id": [1],
+        "score": [None],
+        "score_per_km": [None],
+    }  # nothing materialized yet
+    store.materialize(BEGINNING, T0)
+    response = store.get_online_features(
+        ["trips:score", "trip_score:score_per_km"],
+        [{"city": "oslo", "driver_id": 1, "distance": 3.0}],
+        now=T0,
+    )
+    assert response.to_dict()["score"] == [6.0]
+    assert response.to_dict()["score_per_km"] == [2.0]
+    assert response.statuses["score_per_km"] == ["PRESENT"]
+
+
+@pytest.mark.parametrize("mode", ["pandas", "arrow"])
+def test_every_mode_gives_the_same_result(tmp_path: Path, mode: str) -> None:
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    store.apply([city_driver, trips, variant(mode)])
+    result = store.get_historical_features(
+        entity_frame(), ["trip_score:score_per_km", "trip_score:long_trip"]
+    ).to_arrow()
+    assert result.column("score_per_km").to_pylist() == [2.0, 0.5, None, None]
+    assert result.column("long_trip").to_pylist() == [0, 1, 0, 0]
+
+
+def test_feature_service_with_on_demand_features(store) -> None:  # type: ignore[no-untyped-def]
+    store.apply([FeatureService("scoring", [trips[["label"]], trip_score[["long_trip"]]])])
+    result = store.get_historical_features(entity_frame(), feature_service="scoring").to_arrow()
+    assert result.column_names[-2:] == ["label", "long_trip"]
+
+
+def test_missing_request_values_are_named(store) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SchemaError, match=r"request value\(s\) \['distance'\]"):
+        store.get_online_features(["trip_score:long_trip"], [{"city": "oslo", "driver_id": 1}])
+    with pytest.raises(SchemaError, match=r"'distance'.*not a column of the entity frame"):
+        store.get_historical_features(
+            entity_frame().drop_columns(["distance"]), ["trip_score:long_trip"]
+        )
+
+
+def _raises(row: dict[str, Any]) -> dict[str, Any]:
+    raise ZeroDivisionError("boom")
+
+
+def _wrong_columns(row: dict[str, Any]) -> dict[str, Any]:
+    return {"score_per_km": 1.0}
+
+
+def _wrong_type(row: dict[str, Any]) -> dict[str, Any]:
+    return {"score_per_km": "high", "long_trip": 1}
+
+
+@pytest.mark.parametrize(
+    ("function", "error", "needle"),
+    [
+        (_raises, TransformError, "'trip_score': its function raised ZeroDivisionError: boom"),
+        (_wrong_columns, SchemaError, "returned no 'long_trip'"),
+        (_wrong_type, SchemaError, "output 'score_per_km' does not fit its declared type"),
+    ],
+)
+def test_bad_functions_name_the_view_and_column(
+    tmp_path: Path, function: Any, error: type[Exception], needle: str
+) -> None:
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    view = OnDemandFeatureView(
+        "trip_score", [trips[["score"]], trip_request], trip_score.schema, function
+    )
+    store.apply([city_driver, trips, view])
+    with pytest.raises(error, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        store.get_online_features(
+            ["trip_score:long_trip"], [{"city": "oslo", "driver_id": 1, "distance": 1.0}]
+        )
+
+
+def test_changed_code_must_be_applied_first(tmp_path: Path) -> None:
+    from pitstore.store.scaffold import init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    (repo / "odfv.py").write_text(
+        "from pitstore import Field, Float64, RequestSource, on_demand_feature_view\n"
+        "from features import driver_stats\n\n"
+        "@on_demand_feature_view(sources=[driver_stats[['conv_rate']], "
+        "RequestSource('req', [Field('x', Float64)])], schema=[Field('y', Float64)])\n"
+        "def scaled(row):\n    return {'y': row['x'] * 2}\n"
+    )
+    from pitstore import FeatureStore
+
+    store = FeatureStore(repo)
+    plan = store.plan()
+    assert any(c.name == "scaled" for c in plan.of("add"))
+    store.apply()
+    frame = {"driver_id": [1001], "x": [1.5]}
+    assert store.get_online_features(["scaled:y"], frame).to_dict()["y"] == [3.0]
+    (repo / "odfv.py").write_text((repo / "odfv.py").read_text().replace("* 2", "* 3"))
+    fresh = FeatureStore(repo)
+    with pytest.raises(DefinitionError, match="run `pitstore apply`"):
+        fresh.get_online_features(["scaled:y"], frame)
+    changed = fresh.plan()
+    assert [f.path for c in changed.changes for f in c.fields] == ["function.code", "function.hash"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scores=st.lists(st.none() | st.floats(-1e6, 1e6, allow_nan=False), min_size=3, max_size=3),
+    distances=st.lists(st.floats(0, 100, allow_nan=False), min_size=3, max_size=3),
+)
+def test_online_and_offline_paths_agree(scores: list[float | None], distances: list[float]) -> None:
+    data = [
+        {
+            "city": "c",
+            "driver_id": i,
+            "event_timestamp": T0,
+            "created": T0,
+            "score": s,
+            "label": "x",
+        }
+        for i, s in enumerate(scores)
+    ]
+    refs = ["trip_score:score_per_km", "trip_score:long_trip"]
+    with tempfile.TemporaryDirectory() as folder:
+        store = make_store(Path(folder))
+        write_rows(Path(folder) / "data" / "trips.parquet", data, TRIP_SCHEMA)
+        store.apply([city_driver, trips, trip_score])
+        store.materialize(BEGINNING, T0 + timedelta(seconds=1))
+        entities = {"city": ["c"] * 3, "driver_id": [0, 1, 2], "distance": distances}
+        online = store.get_online_features(refs, entities, now=T0 + timedelta(seconds=1))
+        frame = pa.table(
+            {
+                **entities,
+                "event_timestamp": pa.array(
+                    [T0 + timedelta(seconds=1)] * 3, pa.timestamp("us", tz="UTC")
+                ),
+            }
+        )
+        offline = store.get_historical_features(frame, refs).to_arrow().to_pydict()
+        store.close()
+    for name in ("score_per_km", "long_trip"):
+        assert online.to_dict()[name] == offline[name]
+
+
+def test_request_source_needs_a_schema() -> None:
+    with pytest.raises(DefinitionError, match="needs a schema"):
+        RequestSource("r", [])
+
+
+def test_inputs_with_one_name_from_two_sources_are_an_error() -> None:
+    with pytest.raises(DefinitionError, match=r"\['score'\] come from more than one source"):
+        OnDemandFeatureView(
+            "x",
+            [trips[["score"]], RequestSource("r", [Field("score", String)])],
+            [Field("y", Int64)],
+            trip_score.function or (lambda r: r),
+        )
