@@ -127,3 +127,22 @@ def test_teardown_and_version(repo: Path) -> None:
     run("apply", cwd=repo)
     run("teardown", "--yes", cwd=repo)
     assert "+ entity driver" in run("plan", cwd=repo).stdout
+
+
+def test_doctor_reports_each_backend(tmp_path: Path) -> None:
+    run("init", "r", cwd=tmp_path)
+    repo = tmp_path / "r"
+    run("apply", cwd=repo)
+    out = run("doctor", cwd=repo).stdout
+    assert "ok   registry (sqlite): revision 1" in out
+    assert "ok   online store (sqlite)" in out
+    config = repo / "pitstore.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "online_store:\n  type: sqlite\n  path: data/online.db",
+            "online_store:\n  type: redis\n  url: redis://127.0.0.1:1/0\n  socket_timeout_s: 0.5",
+        )
+    )
+    result = run("doctor", cwd=repo, ok=False)
+    assert result.returncode == 1
+    assert "FAIL online store (redis)" in result.stdout and "127.0.0.1:1" in result.stdout

@@ -162,6 +162,18 @@ def history(name: str, repo: RepoOption = Path(".")) -> None:
 
 
 @app.command()
+def doctor(repo: RepoOption = Path(".")) -> None:
+    """Check that the configured registry, offline engine and online store are reachable."""
+    with _store(repo) as store:
+        results = store.doctor()
+    for result in results:
+        mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {result.name}: {result.detail} [dim]({result.seconds:.2f} s)[/]")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def teardown(
     repo: RepoOption = Path("."),
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pitstore.offline.base import EntityInput, OfflineEngine
     from pitstore.online.base import OnlineStore
     from pitstore.registry.base import Registry
+    from pitstore.store.doctor import CheckResult
     from pitstore.store.materialize import MaterializeReport, Progress
     from pitstore.store.online import OnlineResponse
     from pitstore.store.push import Rows
@@ -226,6 +227,12 @@ class FeatureStore:
             self.online.delete_view(view)
         self.registry.teardown()
         self.catalog.invalidate()
+
+    def doctor(self) -> list[CheckResult]:
+        """Check that the configured registry, offline engine and online store answer."""
+        from pitstore.store.doctor import run_checks
+
+        return run_checks(self)
 
     # -- training data --------------------------------------------------------------------
 
