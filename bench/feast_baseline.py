@@ -16,8 +16,10 @@ stdout is always one JSON object with the figures; everything Feast prints goes 
 
 historical / materialize run every measured repetition in a fresh child process (this same
 script, hidden `_worker` subcommand), so peak RSS (ru_maxrss) is per run and no run benefits
-from caches warmed by a previous one. `check` compares a historical result against a plain
-pandas merge_asof reference (the intended point-in-time semantics), row by row.
+from caches warmed by a previous one. The machine is shared: `--quiet-wait S` waits up to S
+seconds for an idle machine before each measurement, and every run reports how busy other
+processes were (`cpu_busy_before`, `cpu_other_during`). `check` compares a historical result
+against a plain pandas merge_asof reference (the intended point-in-time semantics), row by row.
 """
 
 from __future__ import annotations
