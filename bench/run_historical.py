@@ -148,7 +148,7 @@ def case_duckdb(data: Path, views: list[str], out: Path, entities: str, memory: 
     conn.execute("SET TimeZone='UTC'")
     sql = raw_duckdb_sql(data, views).replace("{ent}", str(data / entities))
     began = time.perf_counter()
-    result = conn.execute(sql).fetch_arrow_table()
+    result = conn.execute(sql).to_arrow_table()
     seconds = time.perf_counter() - began
     pq.write_table(result, out)
     report({"seconds": seconds, "peak_rss_mib": peak_rss_mib(), "rows": result.num_rows})

@@ -83,11 +83,9 @@ def make_store(data: Path, repo: Path) -> Any:
 def data_end(data: Path) -> Any:
     import duckdb
 
-    row = duckdb.sql(
+    return duckdb.sql(
         f"SELECT max(event_timestamp) FROM read_parquet('{data / 'driver_stats.parquet'}')"
-    ).fetchone()
-    assert row is not None
-    return row[0]
+    ).fetchall()[0][0]
 
 
 def worker_materialize(data: Path, repo: Path) -> None:

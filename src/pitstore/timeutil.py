@@ -58,7 +58,7 @@ def parse_duration(value: str | timedelta, what: str = "duration") -> timedelta:
 def format_duration(value: timedelta) -> str:
     """The shortest string form of ``value`` that :func:`parse_duration` reads back."""
     micros = to_micros(_EPOCH + value)
-    for unit in ("w", "d", "h", "m", "s", "ms"):
+    for unit in ("d", "h", "m", "s", "ms"):  # no weeks: "14d" reads better than "2w"
         size = to_micros(_EPOCH + _UNITS[unit])
         if micros % size == 0:
             return f"{micros // size}{unit}"
