@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -18,6 +19,7 @@ from pitstore.online.base import (
     CREATED_COLUMN,
     KEY_COLUMN,
     TS_COLUMN,
+    ViewRows,
 )
 
 if TYPE_CHECKING:
@@ -160,3 +162,35 @@ def to_python(array: pa.Array) -> list[Any]:
         as_us = array.cast(pa.list_(micros), safe=False)
         return as_us.cast(pa.list_(pa.int64())).to_pylist()  # type: ignore[no-any-return]
     return array.to_pylist()  # type: ignore[no-any-return]
+
+
+def missing_rows(n_keys: int, n_features: int) -> ViewRows:
+    """A read result in which no key was found."""
+    return ViewRows([None] * n_keys, [[None] * n_keys for _ in range(n_features)])
+
+
+def assemble_rows(
+    decoders: Sequence[Callable[[Any], Any] | None], keys: Sequence[bytes], rows: list[Any]
+) -> ViewRows:
+    """Stored rows ``(key, ts, value...)``, in any order, aligned with the requested keys.
+
+    ``decoders[j]`` turns the stored form of feature ``j`` back into its value (None: as is).
+    """
+    if len(keys) == 1:  # the hot path of single-entity reads
+        if not rows:
+            return missing_rows(1, len(decoders))
+        row = rows[0]
+        columns = [
+            [row[j] if decode is None else decode(row[j])] for j, decode in enumerate(decoders, 2)
+        ]
+        return ViewRows([row[1]], columns)
+    found = {row[0]: row for row in rows}
+    ordered = [found.get(key) for key in keys]
+    event_ts = [None if row is None else row[1] for row in ordered]
+    columns = []
+    for j, decode in enumerate(decoders, start=2):
+        if decode is None:
+            columns.append([None if row is None else row[j] for row in ordered])
+        else:
+            columns.append([None if row is None else decode(row[j]) for row in ordered])
+    return ViewRows(event_ts, columns)

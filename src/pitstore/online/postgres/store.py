@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 from pitstore.errors import PitstoreError, SchemaError
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
-from pitstore.online.batch import NULL_CREATED, FeatureColumn, PreparedBatch, prepare_batch
+from pitstore.online.batch import (
+    NULL_CREATED,
+    FeatureColumn,
+    PreparedBatch,
+    assemble_rows,
+    missing_rows,
+    prepare_batch,
+)
 from pitstore.online.postgres import connection
 from pitstore.online.postgres import schema as sql
 from pitstore.online.postgres.codec import Codec, Decoder, codec_for
@@ -351,14 +358,14 @@ class PostgresOnlineStore:
             if plan is not None and request.keys:
                 keys = request.keys
                 work.append((i, plan, [keys[0]] if len(keys) == 1 else list(dict.fromkeys(keys))))
-        results = [_missing(len(r.keys), len(r.features)) for r in requests]
+        results = [missing_rows(len(r.keys), len(r.features)) for r in requests]
         if len(work) == 1:
             i, plan, keys = work[0]
             rows = conn.execute(plan.query, (keys,), binary=True).fetchall()
-            results[i] = _assemble(plan, requests[i].keys, rows)
+            results[i] = assemble_rows(plan.decoders, requests[i].keys, rows)
         elif work:
             for (i, plan, _), rows in zip(work, _fetch_in_one_snapshot(conn, work), strict=True):
-                results[i] = _assemble(plan, requests[i].keys, rows)
+                results[i] = assemble_rows(plan.decoders, requests[i].keys, rows)
         return results
 
     def _plans_for(
@@ -541,30 +548,3 @@ def _fetch_in_one_snapshot(
             cursors.append(cursor)
         conn.execute(b"COMMIT")
     return [cursor.fetchall() for cursor in cursors]
-
-
-def _missing(n_keys: int, n_features: int) -> ViewRows:
-    return ViewRows([None] * n_keys, [[None] * n_keys for _ in range(n_features)])
-
-
-def _assemble(plan: _ReadPlan, keys: Sequence[bytes], rows: list[Any]) -> ViewRows:
-    """Rows (in any order, one per distinct found key) aligned with the requested keys."""
-    if len(keys) == 1:
-        if not rows:
-            return _missing(1, len(plan.decoders))
-        row = rows[0]
-        columns = [
-            [row[j] if decode is None else decode(row[j])]
-            for j, decode in enumerate(plan.decoders, start=2)
-        ]
-        return ViewRows([row[1]], columns)
-    found = {row[0]: row for row in rows}
-    ordered = [found.get(key) for key in keys]
-    event_ts = [None if row is None else row[1] for row in ordered]
-    columns = []
-    for j, decode in enumerate(plan.decoders, start=2):
-        if decode is None:
-            columns.append([None if row is None else row[j] for row in ordered])
-        else:
-            columns.append([None if row is None else decode(row[j]) for row in ordered])
-    return ViewRows(event_ts, columns)

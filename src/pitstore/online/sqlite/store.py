@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn
 from pitstore.errors import ConfigError, PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
-from pitstore.online.batch import FeatureColumn, prepare_batch
+from pitstore.online.batch import FeatureColumn, assemble_rows, missing_rows, prepare_batch
 from pitstore.online.sqlite import schema as sql
 from pitstore.online.sqlite.codec import Codec, Decoder, codec_for
 from pitstore.types import parse_dtype
@@ -309,7 +309,7 @@ class SqliteOnlineStore:
             if plan is None:
                 plan = self._plan(conn, request.view, request.features)
                 if plan is None:
-                    return _missing(len(keys), len(request.features))
+                    return missing_rows(len(keys), len(request.features))
             try:
                 rows = self._fetch(conn, plan, keys)
             except sqlite3.OperationalError as exc:
@@ -319,7 +319,7 @@ class SqliteOnlineStore:
                 self._forget(request.view)
                 plan = None
                 continue
-            return _assemble(plan, keys, rows)
+            return assemble_rows(plan.decoders, keys, rows)
         raise AssertionError("unreachable")
 
     def _plan(
@@ -381,30 +381,3 @@ class SqliteOnlineStore:
 
     def __repr__(self) -> str:
         return f"SqliteOnlineStore({self.path!r})"
-
-
-def _missing(n_keys: int, n_features: int) -> ViewRows:
-    return ViewRows([None] * n_keys, [[None] * n_keys for _ in range(n_features)])
-
-
-def _assemble(plan: _ReadPlan, keys: Sequence[bytes], rows: list[Any]) -> ViewRows:
-    """Rows (in any order, one per distinct found key) aligned with the requested keys."""
-    if len(keys) == 1:
-        if not rows:
-            return _missing(1, len(plan.decoders))
-        row = rows[0]
-        columns = [
-            [row[j] if decode is None else decode(row[j])]
-            for j, decode in enumerate(plan.decoders, start=2)
-        ]
-        return ViewRows([row[1]], columns)
-    found = {row[0]: row for row in rows}
-    ordered = [found.get(key) for key in keys]
-    event_ts = [None if row is None else row[1] for row in ordered]
-    columns = []
-    for j, decode in enumerate(plan.decoders, start=2):
-        if decode is None:
-            columns.append([None if row is None else row[j] for row in ordered])
-        else:
-            columns.append([None if row is None else decode(row[j]) for row in ordered])
-    return ViewRows(event_ts, columns)
