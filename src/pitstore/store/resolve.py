@@ -60,18 +60,7 @@ def resolve(
 ) -> Resolved:
     """The views and functions of a request, with clash-checked output names."""
     contents = snapshot.contents
-    refs = _refs(snapshot, features, feature_service)
-    order: list[str] = []  # views and on-demand views in order of first use
-    wanted: dict[str, list[str]] = {}
-    for name, feature in refs:
-        if name in contents.on_demand:
-            contents.on_demand[name].feature(feature)
-        else:
-            snapshot.view(name).feature(feature)  # NotFoundError with the closest names
-        if name not in wanted:
-            order.append(name)
-        if feature not in wanted.setdefault(name, []):
-            wanted[name].append(feature)
+    order, wanted = _wanted(snapshot, _refs(snapshot, features, feature_service))
 
     def output(view: str, feature: str) -> str:
         return f"{view}__{feature}" if full_feature_names else feature
@@ -81,28 +70,14 @@ def resolve(
         if name in contents.views:
             reads[name] = {f: output(name, f) for f in wanted[name]}
     hidden: list[str] = []
-    transforms = []
     requests: list[str] = []
+    transforms = []
     for name in order:
         odfv = contents.on_demand.get(name)
-        if odfv is None:
-            continue
-        inputs: dict[str, str] = {}
-        for view, feats in odfv.sources:
-            for feature in feats:
-                column = reads.setdefault(view, {}).get(feature)
-                if column is None:
-                    column = f"{HIDDEN_PREFIX}{view}__{feature}"
-                    reads[view][feature] = column
-                    hidden.append(column)
-                inputs[feature] = column
-        for request in odfv.requests:
-            for f in request.schema:
-                inputs[f.name] = f.name
-                if f.name not in requests:
-                    requests.append(f.name)
-        outputs = tuple(output(name, f) for f in wanted[name])
-        transforms.append(TransformSelection(odfv, tuple(wanted[name]), outputs, inputs))
+        if odfv is not None:
+            inputs = _transform_inputs(odfv, reads, hidden, requests)
+            outputs = tuple(output(name, f) for f in wanted[name])
+            transforms.append(TransformSelection(odfv, tuple(wanted[name]), outputs, inputs))
     selections = [
         ViewSelection(
             snapshot.view(view),
@@ -115,6 +90,48 @@ def resolve(
     columns = [output(name, f) for name in order for f in wanted[name]]
     _check_clashes(order, wanted, columns)
     return Resolved(selections, transforms, columns, hidden, requests)
+
+
+def _wanted(
+    snapshot: Snapshot, refs: list[tuple[str, str]]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Views in order of first use, and the features wanted of each (checked to exist)."""
+    order: list[str] = []
+    wanted: dict[str, list[str]] = {}
+    for name, feature in refs:
+        if name in snapshot.contents.on_demand:
+            snapshot.contents.on_demand[name].feature(feature)
+        else:
+            snapshot.view(name).feature(feature)  # NotFoundError with the closest names
+        if name not in wanted:
+            order.append(name)
+        if feature not in wanted.setdefault(name, []):
+            wanted[name].append(feature)
+    return order, wanted
+
+
+def _transform_inputs(
+    odfv: OnDemandFeatureView,
+    reads: dict[str, dict[str, str]],
+    hidden: list[str],
+    requests: list[str],
+) -> dict[str, str]:
+    """Where each input of ``odfv`` comes from; adds hidden reads and request fields."""
+    inputs: dict[str, str] = {}
+    for view, feats in odfv.sources:
+        for feature in feats:
+            column = reads.setdefault(view, {}).get(feature)
+            if column is None:
+                column = f"{HIDDEN_PREFIX}{view}__{feature}"
+                reads[view][feature] = column
+                hidden.append(column)
+            inputs[feature] = column
+    for request in odfv.requests:
+        for f in request.schema:
+            inputs[f.name] = f.name
+            if f.name not in requests:
+                requests.append(f.name)
+    return inputs
 
 
 def _refs(
