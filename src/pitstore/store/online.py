@@ -7,6 +7,7 @@ for all views, and marks values older than ``now - ttl`` as expired.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from pitstore.store.aggregates import (
 from pitstore.store.catalog import Snapshot
 from pitstore.store.resolve import TransformSelection, resolve
 from pitstore.store.transforms import run_transform
-from pitstore.timeutil import from_micros, to_micros, utcnow
+from pitstore.timeutil import from_micros, to_micros
 from pitstore.types import Timestamp
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class OnlineService:
     ) -> OnlineResponse:
         plan = self._plan(features, feature_service, full_feature_names)
         columns, count = _columns(entity_rows, plan.entity_columns, plan.request_fields)
-        now_micros = to_micros(now if now is not None else utcnow())
+        now_micros = to_micros(now) if now is not None else time.time_ns() // 1000
         requests = [ViewRead(v.view, v.features, _encode(v, columns, count)) for v in plan.views]
         results = self._store.online.read(requests)
         values: dict[str, list[Any]] = {}
@@ -274,6 +275,8 @@ def _columns(
     if entity_rows is None:
         raise SchemaError(f"entity_rows is missing; pass e.g. [{{{keys[0]!r}: 1001}}]")
     needed = keys + request_fields
+    if type(entity_rows) is list:  # the common case, without the slower ABC checks below
+        return _row_columns(entity_rows, needed, request_fields)
     if isinstance(entity_rows, Mapping):
         missing = [k for k in needed if k not in entity_rows]
         if missing:
@@ -286,14 +289,25 @@ def _columns(
                 + ", ".join(f"{k}={len(v)}" for k, v in columns.items())
             )
         return columns, lengths.pop() if lengths else 0
-    rows = list(entity_rows)
+    return _row_columns(list(entity_rows), needed, request_fields)
+
+
+def _row_columns(
+    rows: list[Mapping[str, Any]], needed: tuple[str, ...], request_fields: tuple[str, ...]
+) -> tuple[dict[str, Sequence[Any]], int]:
+    try:
+        return {k: [row[k] for row in rows] for k in needed}, len(rows)
+    except (KeyError, TypeError):
+        pass  # find the row at fault, for the message
     for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise SchemaError(f"entity row {i} must be a dict of column -> value, got {row!r}")
         missing = [k for k in needed if k not in row]
         if missing:
             raise SchemaError(
                 f"entity row {i}: " + _missing_message(missing, list(row), request_fields)
             )
-    return {k: [row[k] for row in rows] for k in needed}, len(rows)
+    raise AssertionError("unreachable: some row lacked a needed column")
 
 
 def _missing_message(missing: list[str], present: list[str], requests: tuple[str, ...]) -> str:
