@@ -27,6 +27,7 @@ LAYERS = {
     "offline": 5,
     "online": 5,
     "store": 6,
+    "ingest": 6,
     "testing": 6,
     "cli": 7,
     "server": 7,
@@ -48,6 +49,8 @@ HEAVY = [
     "rich",
     "pydantic",
     "yaml",
+    "nats",
+    "prometheus_client",
 ]
 
 

@@ -6,7 +6,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -172,11 +171,9 @@ def test_newer_format_gives_clear_error(tmp_path: Path) -> None:
 
 
 def test_lineage_from_specs(tmp_path: Path) -> None:
-    from pitstore.registry import StoredObject
-
-    now = time.time()
-    del now
     from datetime import UTC, datetime
+
+    from pitstore.registry import StoredObject
 
     at = datetime.now(UTC)
     objects = [
@@ -184,6 +181,10 @@ def test_lineage_from_specs(tmp_path: Path) -> None:
             "feature_view", "v", {"source": {"name": "src"}, "entities": ["e"]}, 1, at, ""
         ),
         StoredObject("feature_service", "s", {"features": [{"view": "v"}]}, 1, at, ""),
+        StoredObject(
+            "on_demand_feature_view", "o", {"sources": [{"view": "v"}], "requests": []}, 1, at, ""
+        ),
+        StoredObject("feature_service", "s2", {"features": [{"view": "o"}]}, 1, at, ""),
     ]
     graph = build_lineage(objects)
     assert graph.upstream(Node("feature_service", "s")) == {
@@ -194,4 +195,7 @@ def test_lineage_from_specs(tmp_path: Path) -> None:
     assert graph.downstream(Node("source", "src")) == {
         Node("feature_view", "v"),
         Node("feature_service", "s"),
+        Node("on_demand_feature_view", "o"),
+        Node("feature_service", "s2"),
     }
+    assert Node("on_demand_feature_view", "o") in graph.upstream(Node("feature_service", "s2"))

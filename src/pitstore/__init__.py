@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "Aggregation": "pitstore.definitions",
     "Field": "pitstore.definitions",
     "ParquetSource": "pitstore.definitions",
+    "PushSource": "pitstore.definitions",
+    "StreamSource": "pitstore.definitions",
     "FeatureView": "pitstore.definitions",
     "FeatureService": "pitstore.definitions",
     "OnDemandFeatureView": "pitstore.definitions",
@@ -67,6 +69,8 @@ __all__ = [
     "Aggregation",
     "Field",
     "ParquetSource",
+    "PushSource",
+    "StreamSource",
     "FeatureView",
     "FeatureService",
     "OnDemandFeatureView",
@@ -98,7 +102,9 @@ if TYPE_CHECKING:
         Field,
         OnDemandFeatureView,
         ParquetSource,
+        PushSource,
         RequestSource,
+        StreamSource,
         on_demand_feature_view,
     )
     from pitstore.errors import (

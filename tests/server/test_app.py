@@ -78,16 +78,16 @@ def test_feast_full_feature_names_and_missing_entity(client: Client) -> None:
     assert feature["event_timestamps"][1] == "1970-01-01T00:00:00Z"
 
 
-def test_feast_push_source_body_is_a_clear_422(client: Client) -> None:
-    # Feast's push example: push sources come with stream ingestion.
+def test_feast_push_body_for_an_unknown_push_source_is_a_404(client: Client) -> None:
+    # Feast's push example; the demo repo has no push source (see tests/test_push_server.py).
     body = {
         "push_source_name": "driver_stats_push_source",
         "df": {"driver_id": [1001], "event_timestamp": ["2022-05-13 10:59:42+00:00"]},
         "to": "online_and_offline",
     }
     response = client.post("/push", json=body)
-    assert response.status_code == 422
-    assert "push sources" in error_of(response)["message"]  # type: ignore[operator]
+    assert response.status_code == 404
+    assert "push source" in error_of(response)["message"]  # type: ignore[operator]
 
 
 def test_feast_write_to_online_store_body(repo: Path) -> None:

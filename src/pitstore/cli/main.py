@@ -284,6 +284,107 @@ def serve(
     run_server(repo, host, port, workers)
 
 
+@app.command()
+def ui(
+    repo: RepoOption = Path("."),
+    host: Annotated[str | None, typer.Option(help="Address (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the catalog in a browser.")
+    ] = False,
+) -> None:
+    """Browse the feature catalog in a web browser (see docs/ui.md) until Ctrl-C."""
+    from pitstore.ui.run import run
+
+    def announce(url: str, auth: bool) -> None:
+        console.print(f"pitstore catalog: [bold]{url}[/]")
+        if auth:
+            console.print("Sign in with one of the tokens under server.auth.tokens.")
+        console.print("The HTTP API is served too (see docs/server.md). Ctrl-C stops.")
+
+    run(repo, host, port, announce, open_browser)
+
+
+@app.command()
+def push(
+    source: Annotated[str, typer.Argument(help="Push or stream source name.")],
+    file: Annotated[
+        Path, typer.Argument(help="JSON (rows or columns) or JSON Lines file; '-' for stdin.")
+    ],
+    to: Annotated[str, typer.Option(help="online, offline or online_and_offline.")] = "online",
+    repo: RepoOption = Path("."),
+) -> None:
+    """Push rows to a push source's views (validated first: all or nothing)."""
+    rows = _read_rows(file)
+    with _store(repo) as store:
+        report = store.push(source, rows, to)
+    console.print(
+        f"Pushed {report.rows:,} rows to {source!r}: {report.written:,} applied online, "
+        f"{report.logged:,} logged offline."
+    )
+
+
+def _read_rows(file: Path) -> object:
+    """Rows from a JSON document (rows or columns) or from JSON Lines (one row a line)."""
+    import json
+
+    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise SchemaError(f"{file}: neither JSON nor JSON Lines: {exc}") from None
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="Stream source name.")],
+    to: Annotated[str, typer.Option(help="online, offline or online_and_offline.")] = (
+        "online_and_offline"
+    ),
+    batch_size: Annotated[int | None, typer.Option(help="Most messages a batch.")] = None,
+    max_wait_ms: Annotated[
+        int | None, typer.Option(help="Longest wait to fill a batch after its first message.")
+    ] = None,
+    consumer: Annotated[
+        str | None, typer.Option(help="Consumer name (Redis; default: host name).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many.")] = None,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds without a message.")
+    ] = None,
+    repo: RepoOption = Path("."),
+) -> None:
+    """Consume a stream source's broker topic into its views until SIGINT/SIGTERM."""
+    from pitstore.ingest.run import build_consumer, run_until_signalled
+
+    with _store(repo) as store:
+        worker = build_consumer(
+            store,
+            source,
+            to=to,
+            batch_size=batch_size,
+            max_wait_ms=max_wait_ms,
+            consumer=consumer,
+            max_messages=max_messages,
+            idle_exit_s=idle_exit,
+        )
+        console.print(f"Ingesting {source!r} from {worker.broker.kind} {worker.broker.topic!r}")
+        totals = run_until_signalled(
+            worker, metrics_port, lambda: errors.print("Stopping after this batch...")
+        )
+    console.print(
+        f"Ingested {totals.written:,} messages ({totals.dead_lettered:,} dead-lettered) in "
+        f"{totals.batches:,} batches, {totals.rate():,.0f} messages/s."
+    )
+
+
 def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:

@@ -103,6 +103,43 @@ OnlineStoreConfig = Annotated[
 ]
 
 
+class RedisBrokerConfig(_Strict):
+    """A Redis server whose streams ``pitstore ingest`` consumes (consumer groups)."""
+
+    type: Literal["redis"] = "redis"
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="Most messages a batch.")
+    max_wait_ms: int = Field(
+        default=50, ge=0, description="Longest wait to fill a batch once it has a message."
+    )
+    claim_idle_ms: int = Field(
+        default=60_000,
+        ge=0,
+        description="Messages another consumer received but did not ack for this long are "
+        "taken over (XAUTOCLAIM): that consumer is presumed dead.",
+    )
+
+
+class NatsBrokerConfig(_Strict):
+    """A NATS server with JetStream whose subjects ``pitstore ingest`` consumes."""
+
+    type: Literal["nats"] = "nats"
+    url: str = Field(default="nats://127.0.0.1:4222", description="nats:// URL (or several).")
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="Most messages a batch.")
+    max_wait_ms: int = Field(
+        default=50, ge=0, description="Longest wait to fill a batch once it has a message."
+    )
+    ack_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="JetStream redelivers a message not acked for this long (a batch must be "
+        "written within it).",
+    )
+
+
+BrokerConfig = Annotated[RedisBrokerConfig | NatsBrokerConfig, Field(discriminator="type")]
+
+
 class ServerTokenConfig(_Strict):
     """One bearer token of the HTTP server and what it may do."""
 
@@ -152,6 +189,10 @@ class ProjectConfig(_Strict):
     online_store: OnlineStoreConfig = Field(default_factory=SqliteOnlineConfig)
     entity_timestamp_column: str = Field(default="event_timestamp", pattern=NAME_PATTERN)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    brokers: dict[str, BrokerConfig] = Field(
+        default_factory=dict,
+        description="Message brokers of stream sources, by name (StreamSource(broker=name)).",
+    )
 
     @model_validator(mode="before")
     @classmethod

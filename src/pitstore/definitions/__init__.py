@@ -15,7 +15,13 @@ from pitstore.definitions.on_demand import (
 )
 from pitstore.definitions.refs import FeatureRef, parse_ref
 from pitstore.definitions.repo import KINDS, RepoContents, from_spec
-from pitstore.definitions.sources import DataSource, ParquetSource, source_from_spec
+from pitstore.definitions.sources import (
+    DataSource,
+    ParquetSource,
+    PushSource,
+    StreamSource,
+    source_from_spec,
+)
 
 __all__ = [
     "KINDS",
@@ -30,8 +36,10 @@ __all__ = [
     "Field",
     "OnDemandFeatureView",
     "ParquetSource",
+    "PushSource",
     "RequestSource",
     "RepoContents",
+    "StreamSource",
     "from_spec",
     "on_demand_feature_view",
     "parse_ref",

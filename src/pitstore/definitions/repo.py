@@ -17,6 +17,8 @@ from pitstore.definitions.feature_view import FeatureView
 from pitstore.definitions.on_demand import OnDemandFeatureView
 from pitstore.errors import DefinitionError, NotFoundError
 
+_PUSHABLE = ("push", "stream")
+
 #: Registry kind -> class.
 KINDS: dict[str, type[Definition]] = {
     Entity.kind: Entity,
@@ -91,6 +93,7 @@ class RepoContents:
         """Check references between definitions; raise DefinitionError on the first problem."""
         for view in self.views.values():
             self._check_view(view)
+        self._check_sources()
         for name in self.on_demand:
             if name in self.views:
                 raise DefinitionError(
@@ -100,6 +103,26 @@ class RepoContents:
             self._check_on_demand(self.on_demand[name])
         for service in self.services.values():
             self._check_service(service)
+
+    def _check_sources(self) -> None:
+        """Views may share a source (a push source feeds several views): one name, one source."""
+        seen: dict[str, FeatureView] = {}
+        for view in self.views.values():
+            first = seen.setdefault(view.source.name, view)
+            pushable = {first.source.type, view.source.type} & set(_PUSHABLE)
+            if pushable and first.source != view.source:
+                raise DefinitionError(
+                    f"feature views {first.name!r} and {view.name!r} use two different sources "
+                    f"named {view.source.name!r}; use the same source object or rename one"
+                )
+
+    def push_views(self, source: str) -> list[FeatureView]:
+        """The views fed by the push or stream source ``source`` (NotFoundError if none)."""
+        views = [v for v in self.views.values() if v.source.name == source]
+        if not views or views[0].source.type not in _PUSHABLE:
+            names = {v.source.name for v in self.views.values() if v.source.type in _PUSHABLE}
+            raise NotFoundError("push source (used by a feature view)", source, names)
+        return views
 
     def _check_on_demand(self, odfv: OnDemandFeatureView) -> None:
         for view_name, features in odfv.sources:

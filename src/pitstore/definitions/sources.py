@@ -7,8 +7,9 @@ later kinds (push sources, stream sources, tables) slot in by adding a class and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from pitstore.definitions.base import validate_text
 from pitstore.errors import DefinitionError
@@ -99,7 +100,95 @@ def _name_from_path(path: str) -> str:
     return name
 
 
-_SOURCE_TYPES: dict[str, type[DataSource]] = {"parquet": ParquetSource}
+class PushSource(DataSource):
+    """Rows pushed through the SDK, the HTTP server or a stream consumer.
+
+    Its ``batch_source`` holds the historical rows; rows pushed with ``to="offline"`` (or
+    ``"online_and_offline"``) are appended to the source's *push log*, Parquet files next to
+    the batch source (``<folder of batch_source>/_pushed/<name>/``), and a view's offline reads
+    cover both. The timestamp columns are the batch source's.
+    """
+
+    __slots__ = ("batch_source",)
+    type: ClassVar[str] = "push"
+
+    def __init__(self, name: str, batch_source: ParquetSource, description: str = "") -> None:
+        if not isinstance(batch_source, ParquetSource):
+            raise DefinitionError(
+                f"push source {name!r}: batch_source must be a ParquetSource (where its "
+                f"historical rows live), got {batch_source!r}"
+            )
+        self.batch_source = batch_source
+        super().__init__(
+            name,
+            batch_source.timestamp_field,
+            batch_source.created_timestamp_field,
+            description,
+        )
+
+    def to_spec(self) -> dict[str, Any]:
+        return {**super().to_spec(), "batch_source": self.batch_source.to_spec()}
+
+
+STREAM_FORMATS: Final = ("json",)
+
+
+class StreamSource(PushSource):
+    """A broker topic whose messages are pushed by ``pitstore ingest <name>``.
+
+    ``broker`` names a broker of the project file's ``brokers:`` section (``redis`` and
+    ``nats`` work without one, on their local default ports); ``topic`` is the Redis stream key
+    or the NATS JetStream subject. Each message is one row, a JSON object of columns. The
+    consumer group (Redis) or durable consumer (NATS) is ``group``, by default
+    ``pitstore_<name>``. Everything a push source does (validation, push log) applies.
+    """
+
+    __slots__ = ("broker", "format", "group", "topic")
+    type: ClassVar[str] = "stream"
+
+    def __init__(
+        self,
+        name: str,
+        broker: str,
+        topic: str,
+        batch_source: ParquetSource,
+        format: str = "json",
+        group: str | None = None,
+        description: str = "",
+    ) -> None:
+        super().__init__(name, batch_source, description)
+        self.broker = validate_name(broker, f"broker of stream source {name!r}")
+        if not isinstance(topic, str) or not _TOPIC.match(topic):
+            raise DefinitionError(
+                f"stream source {name!r}: topic {topic!r} must be a Redis stream key or NATS "
+                "subject (letters, digits and . _ - : /, no spaces or wildcards)"
+            )
+        self.topic = topic
+        if format not in STREAM_FORMATS:
+            raise DefinitionError(
+                f"stream source {name!r}: unknown format {format!r}; valid: "
+                f"{', '.join(STREAM_FORMATS)}"
+            )
+        self.format = format
+        self.group = validate_name(group or f"pitstore_{name}", f"group of stream source {name!r}")
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            **super().to_spec(),
+            "broker": self.broker,
+            "topic": self.topic,
+            "format": self.format,
+            "group": self.group,
+        }
+
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_.:/-]{1,256}$")
+
+_SOURCE_TYPES: dict[str, type[DataSource]] = {
+    "parquet": ParquetSource,
+    "push": PushSource,
+    "stream": StreamSource,
+}
 
 
 def source_from_spec(spec: Mapping[str, Any]) -> DataSource:
@@ -112,5 +201,19 @@ def source_from_spec(spec: Mapping[str, Any]) -> DataSource:
     }
     if kind == "parquet":
         return ParquetSource(spec["path"], name=spec["name"], **common)
+    if kind in ("push", "stream"):
+        batch = source_from_spec(spec["batch_source"])
+        assert isinstance(batch, ParquetSource)
+        if kind == "push":
+            return PushSource(spec["name"], batch, spec.get("description", ""))
+        return StreamSource(
+            spec["name"],
+            spec["broker"],
+            spec["topic"],
+            batch,
+            format=spec.get("format", "json"),
+            group=spec.get("group"),
+            description=spec.get("description", ""),
+        )
     valid = ", ".join(sorted(_SOURCE_TYPES))
     raise DefinitionError(f"unknown source type {kind!r}; valid types: {valid}")

@@ -28,6 +28,9 @@ class SourceSpec:
     """Absolute path, folder or glob of Parquet files."""
     timestamp_field: str
     created_timestamp_field: str | None = None
+    extra_paths: tuple[str, ...] = ()
+    """More Parquet globs read together with ``path`` (a push source's log), columns matched
+    by name (a column missing from some files reads as null). Each matches at least one file."""
 
 
 @dataclass(frozen=True, slots=True)

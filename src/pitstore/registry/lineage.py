@@ -1,4 +1,4 @@
-"""Lineage: sources -> feature views -> feature services (and entities -> views), from specs."""
+"""Lineage from specs: sources -> views -> on-demand views -> services; entities -> views."""
 
 from __future__ import annotations
 
@@ -48,9 +48,15 @@ class LineageGraph:
 
 def build_lineage(objects: Iterable[StoredObject]) -> LineageGraph:
     """The lineage graph of the registered objects."""
+    objects = list(objects)
+    on_demand = {o.name for o in objects if o.kind == "on_demand_feature_view"}
     edges: set[tuple[Node, Node]] = set()
     for obj in objects:
-        if obj.kind == "feature_view":
+        if obj.kind == "on_demand_feature_view":
+            node = Node("on_demand_feature_view", obj.name)
+            for source in obj.spec["sources"]:
+                edges.add((Node("feature_view", source["view"]), node))
+        elif obj.kind == "feature_view":
             view = Node("feature_view", obj.name)
             edges.add((Node("source", obj.spec["source"]["name"]), view))
             for entity in obj.spec["entities"]:
@@ -58,5 +64,8 @@ def build_lineage(objects: Iterable[StoredObject]) -> LineageGraph:
         elif obj.kind == "feature_service":
             service = Node("feature_service", obj.name)
             for projection in obj.spec["features"]:
-                edges.add((Node("feature_view", projection["view"]), service))
+                kind = (
+                    "on_demand_feature_view" if projection["view"] in on_demand else "feature_view"
+                )
+                edges.add((Node(kind, projection["view"]), service))
     return LineageGraph(frozenset(edges))

@@ -70,6 +70,7 @@ class PitstoreApp:
         self.context = Context(state, self.metrics)
         self._cors = frozenset(self.settings.cors_origins)
         self._started = False
+        self._ui: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
     # --- lifespan -----------------------------------------------------------------------------
 
@@ -86,7 +87,9 @@ class PitstoreApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
+        if kind == "http" and _is_ui(scope["path"]):
+            await self._web_ui()(scope, receive, send)
+        elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
@@ -108,6 +111,15 @@ class PitstoreApp:
                 self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    # --- the web catalog (pitstore.ui: its own pages, sign-in and errors) ----------------------
+
+    def _web_ui(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        if self._ui is None:  # imported on first use: API-only servers never load it
+            from pitstore.ui import UiApp
+
+            self._ui = UiApp(self.state, self.metrics)
+        return self._ui
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -170,6 +182,10 @@ class PitstoreApp:
         if self._allowed_origin(origin) is None:
             raise ApiError(403, "forbidden", "origin not allowed by cors_origins")
         return Response(b"", 204, headers=list(_CORS_PREFLIGHT))
+
+
+def _is_ui(path: str) -> bool:
+    return path == "/ui" or path.startswith("/ui/")
 
 
 def _route(method: str, path: str) -> tuple[str, Handler, tuple[str, ...]]:

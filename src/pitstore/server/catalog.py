@@ -1,18 +1,21 @@
-"""``GET /catalog/...``: the registry's objects as JSON, read-only (for the web UI to come).
+"""``GET /catalog/...``: the registry's objects as JSON, read-only (the web UI reads them too).
 
-Lists come from the cached snapshot (no registry I/O); an object's history reads the registry,
-in a worker thread.
+Lists come from the cached snapshot (no registry I/O); an object's history and the views'
+freshness (materialization watermarks) read the registry, in a worker thread.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.errors import NotFoundError
 from pitstore.registry.base import StoredObject, VersionRecord
 from pitstore.registry.lineage import Node, build_lineage
+from pitstore.timeutil import format_duration, utcnow
 
 if TYPE_CHECKING:
+    from pitstore.definitions import FeatureView, OnDemandFeatureView
     from pitstore.server.state import ServerState
 
 #: URL segment -> registry kind.
@@ -20,7 +23,10 @@ KINDS: Final = {
     "entities": "entity",
     "feature-views": "feature_view",
     "feature-services": "feature_service",
+    "on-demand-feature-views": "on_demand_feature_view",
 }
+#: Collections that are not one registry kind.
+DERIVED: Final = ("features", "lineage", "freshness")
 
 
 def summary(state: ServerState) -> dict[str, Any]:
@@ -35,7 +41,7 @@ def summary(state: ServerState) -> dict[str, Any]:
         "project": state.project,
         "revision": snapshot.revision,
         "counts": counts,
-        "links": [f"/catalog/{s}" for s in (*KINDS, "features", "lineage")],
+        "links": [f"/catalog/{s}" for s in (*KINDS, *DERIVED)],
     }
 
 
@@ -76,9 +82,13 @@ def history(state: ServerState, segment: str, name: str) -> dict[str, Any]:
 
 def features(state: ServerState) -> dict[str, Any]:
     """Every feature of every view, with its type, description and tags."""
-    snapshot = state.snapshot()
+    contents = state.snapshot().contents
     items = []
-    for view in sorted(snapshot.contents.views.values(), key=lambda v: v.name):
+    views: list[FeatureView | OnDemandFeatureView] = [
+        *contents.views.values(),
+        *contents.on_demand.values(),
+    ]
+    for view in sorted(views, key=lambda v: v.name):
         for field in view.features:
             items.append(
                 {
@@ -102,9 +112,45 @@ def lineage(state: ServerState) -> dict[str, Any]:
     return {"nodes": nodes, "edges": edges}
 
 
+def freshness(state: ServerState, now: datetime | None = None) -> dict[str, Any]:
+    """Per feature view: the last materialization watermark, its age, and whether it is older
+    than the view's TTL (reads the registry: one watermark per view)."""
+    now = now or utcnow()
+    registry = state.store.registry
+    views = sorted(state.snapshot().contents.views.values(), key=lambda v: v.name)
+    return {
+        "now": now,
+        "items": [view_freshness(v, registry.get_watermark(v.name), now) for v in views],
+    }
+
+
+def view_freshness(view: FeatureView, watermark: datetime | None, now: datetime) -> dict[str, Any]:
+    """``status``: ``fresh``; ``stale`` (age over the TTL); ``never`` (not materialized yet);
+    ``not_online`` (an offline-only view: nothing to materialize)."""
+    age = None if watermark is None else (now - watermark).total_seconds()
+    ttl = view.ttl.total_seconds() if view.ttl is not None else None
+    if not view.online:
+        status = "not_online"
+    elif age is None:
+        status = "never"
+    elif ttl is not None and age > ttl:
+        status = "stale"
+    else:
+        status = "fresh"
+    return {
+        "view": view.name,
+        "online": view.online,
+        "ttl": format_duration(view.ttl) if view.ttl is not None else None,
+        "ttl_seconds": ttl,
+        "watermark": watermark,
+        "age_seconds": age,
+        "status": status,
+    }
+
+
 def _kind(segment: str) -> str:
     if segment not in KINDS:
-        raise NotFoundError("catalog collection", segment, [*KINDS, "features", "lineage"])
+        raise NotFoundError("catalog collection", segment, [*KINDS, *DERIVED])
     return KINDS[segment]
 
 

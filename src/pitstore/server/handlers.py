@@ -73,15 +73,30 @@ async def _read(ctx: Context, principal: Principal, parsed: OnlineRequest) -> An
 
 
 async def push(ctx: Context, request: Request) -> Response:
-    """Rows of a feature view to the online store (validated; all or nothing)."""
+    """Rows of a push source (online, offline or both) or of a feature view (online), all
+    validated first: all or nothing."""
     if not request.principal.push:
         raise forbid(request.principal, "push")
     parsed = parse_push(codec.loads(request.body), ctx.state.settings.max_entities)
-    began = time.perf_counter()
-    # Writes may wait for SQLite's write lock (a materialization): never on the event loop.
-    written = await asyncio.to_thread(ctx.state.store.write_to_online, parsed.view, parsed.rows)
-    ctx.metrics.store("write", time.perf_counter() - began)
+    store = ctx.state.store
     received = len(parsed.rows) if isinstance(parsed.rows, list) else _column_rows(parsed.rows)
+    began = time.perf_counter()
+    # Writes may wait for SQLite's write lock (a materialization) or fsync the push log:
+    # never on the event loop.
+    if parsed.source is not None:
+        report = await asyncio.to_thread(store.push, parsed.source, parsed.rows, parsed.to)
+        ctx.metrics.store("write", time.perf_counter() - began)
+        body = {
+            "push_source_name": parsed.source,
+            "to": parsed.to,
+            "rows": received,
+            "written": report.written,
+            "logged": report.logged,
+        }
+        return json_response(body)
+    assert parsed.view is not None  # parse_push guarantees a source or a view
+    written = await asyncio.to_thread(store.write_to_online, parsed.view, parsed.rows)
+    ctx.metrics.store("write", time.perf_counter() - began)
     return json_response({"feature_view": parsed.view, "rows": received, "written": written})
 
 
@@ -135,6 +150,8 @@ async def catalog_path(ctx: Context, request: Request) -> Response:
         return json_response(catalog.features(state))
     if parts == ("lineage",):
         return json_response(catalog.lineage(state))
+    if parts == ("freshness",):
+        return json_response(await asyncio.to_thread(catalog.freshness, state))
     if len(parts) == 1:
         return json_response(catalog.list_objects(state, parts[0]))
     if len(parts) == 2:

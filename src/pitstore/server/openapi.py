@@ -145,19 +145,30 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "feature_view": {"type": "string"},
+            "push_source_name": {
+                "type": "string",
+                "description": "A push or stream source: rows for every view it feeds",
+            },
+            "feature_view": {"type": "string", "description": "One view (online only)"},
             "feature_view_name": {"type": "string", "description": "Feast's name for it"},
             "rows": {"type": "array", "items": {"type": "object"}},
             "df": _COLUMNS,
-            "to": {"enum": ["online"], "default": "online"},
+            "to": {
+                "enum": ["online", "offline", "online_and_offline"],
+                "default": "online",
+                "description": "offline and online_and_offline need push_source_name",
+            },
         },
     },
     "PushResponse": {
         "type": "object",
         "properties": {
             "feature_view": {"type": "string"},
+            "push_source_name": {"type": "string"},
+            "to": {"type": "string"},
             "rows": {"type": "integer"},
-            "written": {"type": "integer"},
+            "written": {"type": "integer", "description": "Rows applied online"},
+            "logged": {"type": "integer", "description": "Rows appended to the push log"},
         },
     },
 }
@@ -180,7 +191,7 @@ def _document() -> bytes:
             *online,
         ),
         "/push": _post(
-            "Write rows of a feature view to the online store",
+            "Push rows of a push source (online/offline) or of a feature view (online)",
             "PushRequest",
             "PushResponse",
             *online,
@@ -193,7 +204,11 @@ def _document() -> bytes:
         "/metrics": _get("Prometheus metrics", 401, 403, content="text/plain"),
         "/catalog": _get("Catalog summary", 401, 403),
         "/catalog/{collection}": _get(
-            "entities, feature-views, feature-services, features or lineage", 401, 403, 404
+            "entities, feature-views, on-demand-feature-views, feature-services, features, "
+            "lineage or freshness",
+            401,
+            403,
+            404,
         ),
         "/catalog/{collection}/{name}": _get("One object with its lineage", 401, 403, 404),
         "/catalog/{collection}/{name}/history": _get("Every applied version", 401, 403, 404),

@@ -15,7 +15,10 @@ from pitstore.server.errors import invalid, too_large
 #: Keys of Feast's request that pitstore accepts and ignores (it has no such metadata).
 _FEAST_IGNORED: Final = frozenset({"include_feature_view_version_metadata"})
 _ONLINE_KEYS: Final = frozenset({"entities", "features", "feature_service", "full_feature_names"})
-_PUSH_TARGETS: Final = ("online",)
+_PUSH_TARGETS: Final = ("online", "offline", "online_and_offline")
+_PUSH_KEYS: Final = frozenset(
+    {"feature_view", "feature_view_name", "push_source_name", "rows", "df", "to"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +34,12 @@ class OnlineRequest:
 
 @dataclass(frozen=True, slots=True)
 class PushRequest:
-    """Rows (or columns) of one feature view to write online."""
+    """Rows (or columns) of a push source (or of one feature view, online only)."""
 
-    view: str
+    view: str | None
+    source: str | None
     rows: list[dict[str, Any]] | dict[str, list[Any]]
+    to: str = "online"
 
 
 def _object(data: Any) -> dict[str, Any]:
@@ -140,33 +145,44 @@ def parse_rows(data: Any, max_entities: int) -> OnlineRequest:
 
 
 def parse_push(data: Any, max_rows: int) -> PushRequest:
-    """``{"feature_view", "rows" | "df", "to"}``, and Feast's write-to-online-store body."""
+    """Feast's push body ``{"push_source_name", "df" | "rows", "to"}``, pitstore's
+    ``{"feature_view", "rows" | "df"}`` (online only), and Feast's write-to-online-store body."""
     body = _object(data)
-    if "push_source_name" in body:
-        raise invalid(
-            "push sources are not available yet (they come with stream ingestion); send "
-            '{"feature_view": "name", "rows": [...]} to write rows of a feature view online',
-            field="push_source_name",
-        )
-    _unknown(body, frozenset({"feature_view", "feature_view_name", "rows", "df", "to"}))
+    _unknown(body, _PUSH_KEYS)
+    source = body.get("push_source_name")
     view = body.get("feature_view", body.get("feature_view_name"))
-    if not isinstance(view, str) or not view:
-        raise invalid("feature_view must be the name of a feature view", field="feature_view")
+    if source is not None and view is not None:
+        raise invalid("pass push_source_name or feature_view, not both", field="push_source_name")
+    if source is not None and (not isinstance(source, str) or not source):
+        raise invalid(
+            "push_source_name must be the name of a push source", field="push_source_name"
+        )
+    if source is None and (not isinstance(view, str) or not view):
+        raise invalid(
+            "pass push_source_name (a push source) or feature_view (a feature view)",
+            field="feature_view",
+        )
     to = body.get("to", "online")
     if to not in _PUSH_TARGETS:
+        raise invalid(f"to={to!r:.40} is not one of {list(_PUSH_TARGETS)}", field="to")
+    if source is None and to != "online":
         raise invalid(
-            f"to={to!r:.40} is not supported: only 'online' until push sources exist "
-            "(offline logging comes with stream ingestion)",
+            f"to={to!r} needs a push source: rows of a feature view are written online only; "
+            "send push_source_name to log rows offline",
             field="to",
         )
+    return PushRequest(view, source, _push_rows(body, max_rows), to)
+
+
+def _push_rows(body: dict[str, Any], max_rows: int) -> list[dict[str, Any]] | dict[str, list[Any]]:
     if ("rows" in body) == ("df" in body):
         raise invalid("pass rows (a list of objects) or df (an object of columns)", field="rows")
     if "rows" in body:
         rows = body["rows"]
         if not isinstance(rows, list):
             raise invalid("rows must be a list of objects", field="rows")
-        return PushRequest(view, _rows(rows, max_rows, "rows"))
-    return PushRequest(view, _columns(body["df"], max_rows, "df"))
+        return _rows(rows, max_rows, "rows")
+    return _columns(body["df"], max_rows, "df")
 
 
 def check_feature_services(request: OnlineRequest, allowed: frozenset[str] | None) -> bool:

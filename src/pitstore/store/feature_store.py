@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pitstore.store.materialize import MaterializeReport, Progress
     from pitstore.store.online import OnlineResponse
     from pitstore.store.push import Rows
+    from pitstore.store.push_source import Origin, PushReport
     from pitstore.store.retrieval import HistoricalJob
 
 KIND_ORDER = ("entity", "feature_view", "on_demand_feature_view", "feature_service")
@@ -304,3 +305,20 @@ class FeatureStore:
         from pitstore.store.push import push_rows
 
         return push_rows(self, view, rows)
+
+    def push(
+        self, source: str, rows: Rows, to: str = "online", *, origin: Origin | None = None
+    ) -> PushReport:
+        """Push rows of the push (or stream) source ``source`` to every view it feeds.
+
+        ``to`` is ``"online"``, ``"offline"`` (the source's push log, which
+        :meth:`get_historical_features` reads with the batch source) or
+        ``"online_and_offline"``. ``rows`` is a list of row dicts, a dict of columns or a
+        DataFrame/Arrow table with the columns of every view fed by the source. Every row is
+        checked against every view first: any bad row raises SchemaError and nothing is
+        written. Online writes are monotonic; events of aggregated views are merged into the
+        stored event lists. ``origin`` is for stream consumers (replay-safe writes).
+        """
+        from pitstore.store.push_source import push
+
+        return push(self, source, rows, to, origin)

@@ -1,10 +1,12 @@
-"""Push: rows of a feature view written straight to the online store.
+"""Push: rows validated against a feature view's schema, then written.
 
 Rows are checked against the view's schema before anything is written: an unknown view or
 column, a missing join key, timestamp or feature, or a value of the wrong type raises
 :class:`~pitstore.errors.SchemaError` naming the row and the column, and nothing is written.
 Valid rows are encoded with :mod:`pitstore.online.keys` and written with the store's monotonic
 ``write`` (DESIGN.md §4), so a pushed row older than the stored one never replaces it.
+Pushes to push and stream sources (several views, the offline log) are in
+:mod:`pitstore.store.push_source`; this module holds the per-view checks they share.
 
 JSON-friendly forms are accepted, because the HTTP server passes request bodies through:
 timestamps as ISO 8601 strings (naive means UTC), bytes as base64 strings.
@@ -15,7 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,17 +31,55 @@ from pitstore.types import Array, DType, Scalar, Vector
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from pitstore.definitions import FeatureView
+    from pitstore.definitions import FeatureView, Field
     from pitstore.store.feature_store import FeatureStore
 
-Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+Rows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | Any
+"""Row dicts, a dict of columns, or a pandas/Polars DataFrame or Arrow table."""
 Check = Callable[[Any], Any]
 
 _INT_RANGE = {"int32": 2**31, "int64": 2**63}
 
 
+@dataclass(slots=True)
+class CheckedRows:
+    """Rows of one view after validation: encoded keys, micros, and checked values."""
+
+    view: FeatureView
+    keys: list[bytes]
+    key_values: dict[str, list[Any]]
+    key_types: dict[str, DType]
+    ts: list[int]
+    created: list[int | None]
+    values: dict[str, list[Any]]
+    """One list per field (features, or the event inputs of an aggregated view)."""
+
+    def online_batch(self) -> pa.RecordBatch:
+        """The online write batch (see :meth:`OnlineStore.write`)."""
+        import pyarrow as pa
+
+        columns = {
+            KEY_COLUMN: pa.array(self.keys, pa.binary()),
+            TS_COLUMN: pa.array(self.ts, pa.int64()),
+            CREATED_COLUMN: pa.array(self.created, pa.int64()),
+        }
+        for field in view_fields(self.view):
+            columns[field.name] = pa.array(self.values[field.name], type=field.dtype.to_arrow())
+        return pa.RecordBatch.from_pydict(columns)
+
+
+def view_fields(view: FeatureView) -> tuple[Field, ...]:
+    """The columns a row of ``view`` carries besides keys and timestamps.
+
+    An aggregated view's rows are events: they carry its inputs, not its aggregates.
+    """
+    return view.inputs if view.aggregations else view.features
+
+
 def push_rows(store: FeatureStore, view_name: str, rows: Rows) -> int:
     """Validate ``rows`` of ``view_name`` and write them online; returns rows applied."""
+    from pitstore.store.push_source import write_online
+
     snapshot = store.catalog.cached()
     view = snapshot.view(view_name)
     if not view.online:
@@ -46,14 +87,17 @@ def push_rows(store: FeatureStore, view_name: str, rows: Rows) -> int:
             f"feature view {view.name!r} has online=False; set online=True to push to it"
         )
     keys = snapshot.contents.join_keys(view)
-    batch = build_batch(view, keys, as_rows(rows))
-    if batch.num_rows == 0:
+    checked = check_rows(view, keys, as_rows(rows))
+    if not checked.keys:
         return 0
-    return store.online.write(view.name, batch)
+    return write_online(store, checked)
 
 
 def as_rows(rows: Rows) -> list[Mapping[str, Any]]:
-    """Row dicts from rows or from columns (``{"col": [..], ...}``, all of one length)."""
+    """Row dicts from rows, from columns (``{"col": [..], ...}``, all of one length), or from
+    a DataFrame or Arrow table."""
+    if not isinstance(rows, Mapping | Sequence):
+        return _frame_rows(rows)
     if isinstance(rows, Mapping):
         columns = {k: _column(k, v) for k, v in rows.items()}
         lengths = {k: len(v) for k, v in columns.items()}
@@ -70,23 +114,41 @@ def as_rows(rows: Rows) -> list[Mapping[str, Any]]:
     return list(rows)
 
 
+def _frame_rows(frame: Any) -> list[Mapping[str, Any]]:
+    """Rows of a pandas or Polars DataFrame or an Arrow table/batch, as Python values."""
+    import pyarrow as pa
+
+    if isinstance(frame, pa.Table | pa.RecordBatch):
+        return frame.to_pylist()  # type: ignore[no-any-return]
+    if hasattr(frame, "to_arrow"):  # Polars
+        return frame.to_arrow().to_pylist()  # type: ignore[no-any-return]
+    if hasattr(frame, "to_dict") and hasattr(frame, "columns"):  # pandas, via Arrow: no numpy
+        return pa.Table.from_pandas(frame, preserve_index=False).to_pylist()  # type: ignore[no-any-return]
+    raise SchemaError(
+        f"push: rows must be a list of objects, an object of columns or a DataFrame, "
+        f"got {type(frame).__name__}"
+    )
+
+
 def _column(name: str, values: Any) -> Sequence[Any]:
     if isinstance(values, str | bytes) or not isinstance(values, Sequence):
         raise SchemaError(f"push: column {name!r} must be a list, got {type(values).__name__}")
     return values
 
 
-def build_batch(
-    view: FeatureView, keys: list[tuple[str, Any]], rows: list[Mapping[str, Any]]
-) -> pa.RecordBatch:
-    """The online write batch of ``rows`` (see :meth:`OnlineStore.write`), or SchemaError."""
-    import pyarrow as pa
-
+def check_rows(
+    view: FeatureView,
+    keys: list[tuple[str, Any]],
+    rows: list[Mapping[str, Any]],
+    also_allowed: Collection[str] = (),
+) -> CheckedRows:
+    """Validate ``rows`` of ``view`` (SchemaError naming the row and column on the first bad
+    one). ``also_allowed`` names columns other views of the same source need."""
     key_names = [k for k, _ in keys]
     ts_field = view.source.timestamp_field
     created_field = view.source.created_timestamp_field
-    checks = {f.name: value_check(f.dtype) for f in view.features}
-    _check_columns(view, rows, key_names, ts_field, created_field, list(checks))
+    checks = {f.name: value_check(f.dtype) for f in view_fields(view)}
+    _check_columns(view, rows, key_names, ts_field, created_field, list(checks), also_allowed)
     encoder = KeyEncoder(key_names, [t for _, t in keys])
     encoded: list[bytes] = []
     stamps: list[int] = []
@@ -104,14 +166,16 @@ def build_batch(
         )
         for name, check in checks.items():
             values[name].append(_checked(view.name, i, name, check, row[name]))
-    columns = {
-        KEY_COLUMN: pa.array(encoded, pa.binary()),
-        TS_COLUMN: pa.array(stamps, pa.int64()),
-        CREATED_COLUMN: pa.array(created, pa.int64()),
-    }
-    for field in view.features:
-        columns[field.name] = pa.array(values[field.name], type=field.dtype.to_arrow())
-    return pa.RecordBatch.from_pydict(columns)
+    key_values = {k: [row[k] for row in rows] for k in key_names}
+    key_types = dict(keys)
+    return CheckedRows(view, encoded, key_values, key_types, stamps, created, values)
+
+
+def build_batch(
+    view: FeatureView, keys: list[tuple[str, Any]], rows: list[Mapping[str, Any]]
+) -> pa.RecordBatch:
+    """The online write batch of ``rows`` (see :meth:`OnlineStore.write`), or SchemaError."""
+    return check_rows(view, keys, rows).online_batch()
 
 
 def _check_columns(
@@ -121,10 +185,11 @@ def _check_columns(
     ts_field: str,
     created_field: str | None,
     features: list[str],
+    also_allowed: Collection[str],
 ) -> None:
     """Every row has the required columns and no unknown one."""
     required = [*key_names, ts_field, *features]
-    allowed = set(required) | ({created_field} if created_field else set())
+    allowed = set(required) | ({created_field} if created_field else set()) | set(also_allowed)
     for i, row in enumerate(rows):
         for column in row:
             if column not in allowed:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import glob
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pitstore.definitions import FeatureService, FeatureView, ParquetSource
+from pitstore.definitions import FeatureService, FeatureView, ParquetSource, PushSource
 from pitstore.errors import DefinitionError, SchemaError
 from pitstore.offline.base import (
     AggregateSpec,
@@ -157,17 +159,51 @@ def view_query(snapshot: Snapshot, selection: ViewSelection, repo: Path) -> View
 
 
 def source_spec(view: FeatureView, repo: Path) -> SourceSpec:
-    """Where the engine reads ``view``'s rows (relative paths are from the repo folder)."""
+    """Where the engine reads ``view``'s rows (relative paths are from the repo folder).
+
+    A push or stream source is read as its batch source plus its push log (the log's glob is
+    in ``extra_paths`` once it holds a file; alone in ``path`` when the batch source has no
+    file yet).
+    """
     source = view.source
+    if isinstance(source, PushSource):
+        return _push_spec(source, repo)
     if not isinstance(source, ParquetSource):
         raise DefinitionError(
-            f"feature view {view.name!r}: the DuckDB engine cannot read source type "
+            f"feature view {view.name!r}: the offline engines cannot read source type "
             f"{source.type!r} yet"
         )
-    path = Path(source.path)
-    if not path.is_absolute() and "://" not in source.path:
-        path = repo / path
-    return SourceSpec(str(path), source.timestamp_field, source.created_timestamp_field)
+    return SourceSpec(
+        _absolute(source.path, repo), source.timestamp_field, source.created_timestamp_field
+    )
+
+
+def _absolute(path: str, repo: Path) -> str:
+    if "://" in path or Path(path).is_absolute():
+        return path
+    return str(repo / path)
+
+
+def _push_spec(source: PushSource, repo: Path) -> SourceSpec:
+    from pitstore.store import push_log
+
+    batch = _absolute(source.batch_source.path, repo)
+    root = push_log.log_root(source, repo)
+    paths = [batch] if _has_data(batch) or not push_log.has_files(root) else []
+    if push_log.has_files(root):
+        paths.append(push_log.log_glob(root))
+    return SourceSpec(
+        paths[0], source.timestamp_field, source.created_timestamp_field, tuple(paths[1:])
+    )
+
+
+def _has_data(path: str) -> bool:
+    """Whether a batch path is remote (assumed present) or matches a local file or folder."""
+    if "://" in path:
+        return True
+    if glob.has_magic(path):
+        return next(iter(glob.iglob(path, recursive=True)), None) is not None
+    return os.path.exists(path)
 
 
 def all_features(view: FeatureView) -> list[str]:

@@ -28,6 +28,7 @@ class SourceSchema:
     path: str
     arrow: pa.Schema
     sql_types: dict[str, str]
+    extra_paths: tuple[str, ...] = ()
 
     def epoch_us(self, column: str) -> str:
         """SQL expression: the timestamp ``column`` in microseconds since the epoch (UTC)."""
@@ -38,7 +39,7 @@ class SourceSchema:
         created = view.source.created_timestamp_field
         return ScanPlan(
             view=view,
-            relation=parquet_scan(self.path),
+            relation=parquet_scan(self.path, self.extra_paths),
             where=where,
             ts_us=self.epoch_us(view.source.timestamp_field),
             created_us=self.epoch_us(created) if created else None,
@@ -69,11 +70,12 @@ def inspect_source(con: duckdb.DuckDBPyConnection, view: ViewQuery) -> SourceSch
     path = view.source.path
     if not _is_remote(path) and not glob.has_magic(path) and not os.path.exists(path):
         raise missing_path_error(path, f"view {view.name!r}")
+    extra = view.source.extra_paths
     with translate_errors(f"view {view.name!r}", path):
-        relation = con.sql(f"SELECT * FROM {parquet_scan(path)} LIMIT 0")
+        relation = con.sql(f"SELECT * FROM {parquet_scan(path, extra)} LIMIT 0")
         arrow = relation.to_arrow_table().schema
         sql_types = {n: str(t) for n, t in zip(relation.columns, relation.types, strict=True)}
-    return SourceSchema(path=path, arrow=arrow, sql_types=sql_types)
+    return SourceSchema(path=path, arrow=arrow, sql_types=sql_types, extra_paths=extra)
 
 
 def check_source(view: ViewQuery, schema: SourceSchema) -> None:

@@ -88,6 +88,10 @@ class SparkRetrievalJob:
 
         return pl.from_arrow(self.to_arrow())
 
+    def to_batches(self) -> pa.RecordBatchReader:
+        """The result as record batches, in input order (collected first, like ``to_arrow``)."""
+        return self.to_arrow().to_reader(max_chunksize=65_536)
+
     def to_spark(self) -> DataFrame:
         """The result as a Spark DataFrame sorted in input order (Spark types; lazy)."""
         with translate_errors(_OWNER):

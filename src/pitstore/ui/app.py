@@ -1,0 +1,321 @@
+"""The UI as an ASGI app mounted at ``/ui`` by the feature server.
+
+Pages are rendered on the server, in a worker thread (a page may read the registry: history,
+watermarks), from the server's cached registry snapshot. Errors are pages too (JSON under
+``/ui/api``). Every response carries a strict Content-Security-Policy: the UI loads only its
+own CSS and script, and nothing else, from anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, urlencode
+
+from pitstore.errors import NotFoundError
+from pitstore.server import catalog
+from pitstore.server.codec import dumps
+from pitstore.server.errors import ApiError, from_exception
+from pitstore.server.http import JSON, Response
+from pitstore.timeutil import utcnow
+from pitstore.ui import assets, search
+from pitstore.ui.auth import UiAuth, clear_cookie, read_cookie, set_cookie
+from pitstore.ui.html import Html
+from pitstore.ui.model import KINDS, CatalogModel, ModelCache
+from pitstore.ui.pages import catalog as catalog_pages
+from pitstore.ui.pages import history, objects
+from pitstore.ui.pages.layout import Ctx
+
+if TYPE_CHECKING:
+    from pitstore.server.app import Receive, Scope, Send
+    from pitstore.server.metrics import Metrics
+    from pitstore.server.state import ServerState
+
+log = logging.getLogger("pitstore.server")
+
+HTML: Final = b"text/html; charset=utf-8"
+MAX_FORM_BYTES: Final = 8192
+SECURITY_HEADERS: Final = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UiRequest:
+    """The parts of an HTTP request the UI reads."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: bytes | None
+    cookie: str | None
+    secure: bool
+
+    @classmethod
+    def of(cls, scope: Scope) -> UiRequest:
+        """The request of an ASGI ``http`` scope."""
+        headers = dict(scope.get("headers", []))
+        raw = scope.get("query_string", b"").decode("latin-1")
+        query = {k: v[0] for k, v in parse_qs(raw).items()}
+        return cls(
+            scope["method"],
+            scope["path"],
+            query,
+            headers.get(b"authorization"),
+            read_cookie(headers.get(b"cookie")),
+            scope.get("scheme") == "https",
+        )
+
+    def arg(self, name: str) -> int | None:
+        """A query parameter as a non-negative integer (None when absent or not a number)."""
+        value = self.query.get(name, "")
+        return int(value) if value.isdigit() else None
+
+
+class UiApp:
+    """``/ui`` and everything under it."""
+
+    def __init__(self, state: ServerState, metrics: Metrics | None = None) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.auth = UiAuth(list(state.settings.auth.tokens), state.project)
+        self._models = ModelCache()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        began = time.perf_counter()
+        request = UiRequest.of(scope)
+        try:
+            response = await self._handle(request, receive)
+        except Exception as exc:
+            response = self._error(exc, request)
+        await _send(send, response)
+        if self.metrics is not None:
+            self.metrics.request("ui", response.status, time.perf_counter() - began)
+
+    async def _handle(self, request: UiRequest, receive: Receive) -> Response:
+        path = request.path
+        if path.startswith("/ui/static/"):
+            return assets.response(path.removeprefix("/ui/static/"))
+        if path == "/ui/login":
+            return await self._login(request, receive)
+        if path == "/ui/logout":
+            _only(request, "POST")
+            return redirect("/ui/login", [(b"set-cookie", clear_cookie())])
+        principal = self.auth.principal(request.authorization, request.cookie)
+        if principal is None:
+            if path.startswith("/ui/api/"):
+                raise ApiError(401, "unauthorized", "sign in at /ui/login or send a bearer token")
+            return redirect("/ui/login?" + urlencode({"next": _here(request)}))
+        _only(request, "GET")
+        handler = self._route(path)
+        return await asyncio.to_thread(handler, request)
+
+    # --- routing ------------------------------------------------------------------------------
+
+    def _route(self, path: str) -> Callable[[UiRequest], Response]:
+        parts = [p for p in path.removeprefix("/ui").split("/") if p]
+        fixed: dict[tuple[str, ...], Callable[[UiRequest], Response]] = {
+            (): self._home,
+            ("search",): self._search,
+            ("api", "search"): self._search_api,
+            ("lineage",): self._lineage,
+            ("freshness",): self._freshness,
+        }
+        key = tuple(parts)
+        if key in fixed:
+            return fixed[key]
+        if len(parts) == 2 and parts[0] in KINDS:
+            return lambda r: self._object(r, KINDS[parts[0]], parts[1])
+        if len(parts) == 3 and parts[0] in KINDS and parts[2] == "history":
+            return lambda r: self._history(r, KINDS[parts[0]], parts[1])
+        if len(parts) == 3 and parts[0] == "features":
+            return lambda r: self._feature(r, parts[1], parts[2])
+        if len(parts) == 2 and parts[0] == "sources":
+            return lambda r: self._source(r, parts[1])
+        raise ApiError(404, "not_found", f"no page {path!r}")
+
+    # --- pages (run in a worker thread) -------------------------------------------------------
+
+    def _ctx(self, request: UiRequest) -> Ctx:
+        model = self._models.get(self.state.snapshot())
+        signed_in = self.auth.enabled and request.authorization is None
+        return Ctx(model, self.state.project, str(self.state.store.repo_path), utcnow(), signed_in)
+
+    def _freshness_items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = catalog.freshness(self.state)["items"]
+        return items
+
+    def _home(self, request: UiRequest) -> Response:
+        return page(catalog_pages.home_page(self._ctx(request), self._freshness_items()))
+
+    def _search(self, request: UiRequest) -> Response:
+        ctx = self._ctx(request)
+        query = request.query.get("q", "")
+        return page(catalog_pages.search_page(ctx, query, search.search(ctx.model.items, query)))
+
+    def _search_api(self, request: UiRequest) -> Response:
+        model = self._models.get(self.state.snapshot())
+        query = request.query.get("q", "")
+        limit = min(request.arg("limit") or search.LIMIT, search.LIMIT)
+        hits = search.search(model.items, query, limit)
+        body = {"query": query, "results": [h.to_json() for h in hits]}
+        return Response(dumps(body), headers=[(b"cache-control", b"no-store")])
+
+    def _lineage(self, request: UiRequest) -> Response:
+        return page(catalog_pages.lineage_page(self._ctx(request)))
+
+    def _freshness(self, request: UiRequest) -> Response:
+        return page(catalog_pages.freshness_page(self._ctx(request), self._freshness_items()))
+
+    def _object(self, request: UiRequest, kind: str, name: str) -> Response:
+        ctx = self._ctx(request)
+        _exists(ctx.model, kind, name)
+        records = self.state.store.registry.history(kind, name)
+        if kind == "entity":
+            return page(objects.entity_page(ctx, name, records))
+        if kind == "feature_view":
+            return page(objects.view_page(ctx, name, records, self._view_freshness(name)))
+        if kind == "on_demand_feature_view":
+            return page(objects.on_demand_page(ctx, name, records))
+        return page(objects.service_page(ctx, name, records))
+
+    def _view_freshness(self, name: str) -> dict[str, Any] | None:
+        return next((f for f in self._freshness_items() if f["view"] == name), None)
+
+    def _feature(self, request: UiRequest, view: str, name: str) -> Response:
+        ctx = self._ctx(request)
+        kind = "on_demand_feature_view" if view in ctx.model.on_demand else "feature_view"
+        _exists(ctx.model, kind, view)
+        obj = ctx.model.views.get(view) or ctx.model.on_demand[view]
+        obj.feature(name)  # NotFoundError with the closest names
+        records = self.state.store.registry.history(kind, view)
+        fresh = self._view_freshness(view) if kind == "feature_view" else None
+        return page(objects.feature_page(ctx, view, name, records, fresh))
+
+    def _history(self, request: UiRequest, kind: str, name: str) -> Response:
+        ctx = self._ctx(request)
+        records = self.state.store.registry.history(kind, name)
+        if not records:
+            _exists(ctx.model, kind, name)
+        old, new = history.pick(records, request.arg("from"), request.arg("to"))
+        return page(history.history_page(ctx, kind, name, records, old, new))
+
+    def _source(self, request: UiRequest, name: str) -> Response:
+        ctx = self._ctx(request)
+        if name not in ctx.model.sources:
+            raise NotFoundError("source", name, list(ctx.model.sources))
+        return page(objects.source_page(ctx, name))
+
+    # --- sign-in ------------------------------------------------------------------------------
+
+    async def _login(self, request: UiRequest, receive: Receive) -> Response:
+        target = _safe_next(request.query.get("next", "/ui"))
+        if not self.auth.enabled:
+            return redirect(target)
+        if request.method == "GET":
+            return page(catalog_pages.login_page(target, project=self.state.project))
+        _only(request, "POST")
+        form = parse_qs((await _read_form(receive)).decode("utf-8", "replace"))
+        token = form.get("token", [""])[0]
+        target = _safe_next(form.get("next", [target])[0])
+        try:
+            value = self.auth.sign_in(token)
+        except ApiError as exc:
+            text = "That token is not valid here." if exc.status == 401 else exc.message
+            html = catalog_pages.login_page(target, text, self.state.project)
+            return page(html, exc.status)
+        cookie = set_cookie(value, request.secure)
+        return redirect(target, [(b"set-cookie", cookie)])
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def _error(self, exc: Exception, request: UiRequest) -> Response:
+        error = from_exception(exc)
+        if error.status == 500:
+            log.error("%s %s failed", request.method, request.path, exc_info=exc)
+        if request.path.startswith("/ui/api/"):
+            return Response(dumps(error.body()), error.status, JSON, list(error.headers))
+        closest = error.details.get("closest") if error.details else None
+        html = catalog_pages.error_page(error.status, error.message, closest)
+        return page(html, error.status, list(error.headers))
+
+
+def page(
+    html: Html, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    """An HTML page response (never cached: the catalog changes under it)."""
+    extra = [(b"cache-control", b"no-cache"), *(headers or [])]
+    return Response(html.encode("utf-8"), status, HTML, extra)
+
+
+def redirect(location: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    """A 303 See Other to ``location`` (a GET after a POST)."""
+    return Response(b"", 303, HTML, [(b"location", location.encode()), *(headers or [])])
+
+
+def _exists(model: CatalogModel, kind: str, name: str) -> None:
+    if (kind, name) not in model.snapshot.stored:
+        names = [n for k, n in model.snapshot.stored if k == kind]
+        raise NotFoundError(kind.replace("_", " "), name, names)
+
+
+def _only(request: UiRequest, method: str) -> None:
+    if request.method != method:
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.path}; use {method}",
+            headers=[(b"allow", method.encode())],
+        )
+
+
+def _here(request: UiRequest) -> str:
+    return request.path + ("?" + urlencode(request.query) if request.query else "")
+
+
+def _safe_next(target: str) -> str:
+    """Only a path inside the UI: a sign-in link must not redirect to another site."""
+    if (
+        target.startswith("/ui")
+        and not target.startswith(("//", "/ui//", "/\\"))
+        and "\\" not in target
+    ):
+        return target
+    return "/ui"
+
+
+async def _read_form(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "client_disconnected", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise ApiError(413, "body_too_large", f"the form is over {MAX_FORM_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *SECURITY_HEADERS,
+        *response.headers,
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,100 @@
+"""The UI under the server's tokens: sign-in cookie, bearer header, what each token may read."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ui.helpers import ADMIN, MODEL, Client, bearer, check_accessible
+
+COOKIE = "pitstore_ui"
+
+
+def sign_in(client: Client, token: str, next_url: str = "/ui") -> tuple[int, dict[str, str]]:
+    response = client.post("/ui/login", data={"token": token, "next": next_url})
+    return response.status_code, dict(response.headers)
+
+
+def cookie_of(headers: dict[str, str]) -> str:
+    value = headers["set-cookie"].split(";")[0]
+    assert value.startswith(f"{COOKIE}=")
+    return value
+
+
+def test_pages_send_the_browser_to_sign_in(secured: Client) -> None:
+    response = secured.get("/ui/feature-views/driver_stats?x=1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login?next=" + quote(
+        "/ui/feature-views/driver_stats?x=1", safe=""
+    )
+    assert secured.get("/ui/api/search?q=a").status_code == 401  # JSON for the script
+    assert secured.get("/ui/static/ui.css").status_code == 200  # assets carry no data
+
+
+def test_sign_in_page_is_accessible(secured: Client) -> None:
+    html = secured.get("/ui/login?next=/ui/lineage").text
+    page = check_accessible(html)
+    assert page.title == "Sign in · pitstore catalog"
+    assert 'type="password"' in html and '<label for="token">' in html
+    assert 'value="/ui/lineage"' in html
+
+
+def test_sign_in_sets_a_derived_session_cookie(secured: Client) -> None:
+    status, headers = sign_in(secured, ADMIN, "/ui/lineage")
+    assert status == 303 and headers["location"] == "/ui/lineage"
+    flags = headers["set-cookie"]
+    for flag in ("HttpOnly", "SameSite=Strict", "Path=/ui"):
+        assert flag in flags, flags
+    assert "Max-Age" not in flags  # a browser-session cookie
+    cookie = cookie_of(headers)
+    assert ADMIN not in cookie  # derived from the token, never the token
+    page = secured.get("/ui/lineage", headers={"Cookie": cookie})
+    assert page.status_code == 200 and "Sign out" in page.text
+    api = secured.get("/ui/api/search?q=conv", headers={"Cookie": cookie})
+    assert api.status_code == 200 and api.json()["results"]
+    # The cookie opens the UI only: the JSON API still wants the token.
+    assert secured.get("/catalog", headers={"Cookie": cookie}).status_code == 401
+
+
+def test_bad_tokens_are_refused(secured: Client) -> None:
+    status, _ = sign_in(secured, "wrong-token-0123456789")
+    assert status == 401
+    response = secured.post("/ui/login", data={"token": "nope"})
+    assert "not valid" in response.text and 'role="alert"' in response.text
+    # A model's token reads its feature services only: no catalog, as for /catalog.
+    status, _ = sign_in(secured, MODEL)
+    assert status == 403
+    assert secured.get("/ui", headers=bearer(MODEL)).status_code == 403
+    tampered = secured.get("/ui", headers={"Cookie": f"{COOKIE}=00ff"})
+    assert tampered.status_code == 303  # sign in again
+    garbage = secured.get("/ui", headers={"Cookie": f"{COOKIE}=not-hex"})
+    assert garbage.status_code == 303
+
+
+def test_bearer_header_opens_pages_for_scripts(secured: Client) -> None:
+    response = secured.get("/ui/feature-views/driver_stats", headers=bearer(ADMIN))
+    assert response.status_code == 200 and "Sign out" not in response.text
+    assert secured.get("/ui", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_sign_out_clears_the_cookie(secured: Client) -> None:
+    _, headers = sign_in(secured, ADMIN)
+    response = secured.post("/ui/logout", headers={"Cookie": cookie_of(headers)})
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+def test_sign_in_never_redirects_off_the_ui(secured: Client) -> None:
+    for target in ("https://evil.example", "//evil.example", "/ui//evil.example", "/\\evil"):
+        status, headers = sign_in(secured, ADMIN, target)
+        assert status == 303 and headers["location"] == "/ui", target
+
+
+def test_sign_in_is_skipped_when_auth_is_off(client: Client) -> None:
+    response = client.get("/ui/login?next=/ui/lineage")
+    assert response.status_code == 303 and response.headers["location"] == "/ui/lineage"
+    assert "Sign out" not in client.get("/ui").text
+
+
+def test_forms_over_the_limit_are_refused(secured: Client) -> None:
+    response = secured.post("/ui/login", content=b"token=" + b"a" * 9000)
+    assert response.status_code == 413

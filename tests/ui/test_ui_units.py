@@ -1,0 +1,141 @@
+"""The UI's pure parts: escaping, search ranking, graph layout, small formatters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+
+import pytest
+
+from pitstore.registry.base import VersionRecord
+from pitstore.registry.lineage import LineageGraph, Node
+from pitstore.ui.app import _safe_next
+from pitstore.ui.auth import read_cookie
+from pitstore.ui.graph import LANE, layout, svg
+from pitstore.ui.html import Html, attrs, el
+from pitstore.ui.model import Item, url
+from pitstore.ui.pages.history import pick
+from pitstore.ui.pages.layout import age
+from pitstore.ui.run import ui_url
+from pitstore.ui.search import search
+
+
+def test_text_and_attributes_are_escaped() -> None:
+    html = el("a", '<b>"x"</b>', href='/ui?q="><script>', title=None, hidden=False)
+    assert html == '<a href="/ui?q=&quot;&gt;&lt;script&gt;">&lt;b&gt;&quot;x&quot;&lt;/b&gt;</a>'
+    assert el("p", Html("<b>ok</b>"), None, ["a", 1]) == "<p><b>ok</b>a1</p>"
+    assert (
+        attrs({"aria_label": "x", "for_": "y", "hidden": True}) == ' aria-label="x" for="y" hidden'
+    )
+    assert el("input", id="q") == '<input id="q">'
+
+
+def _item(kind: str, name: str, **kw: object) -> Item:
+    fields: dict[str, object] = {"description": "", "owner": "", "tags": {}, "detail": ""}
+    fields.update(kw)
+    return Item(kind, name, **fields)  # type: ignore[arg-type]
+
+
+def test_search_ranks_names_before_other_fields() -> None:
+    items = [
+        _item("feature_view", "trips", description="rides per rate card"),
+        _item("feature", "stats:rate"),
+        _item("feature", "stats:rate_delta"),
+        _item("entity", "rater", owner="rate-team"),
+    ]
+    ranked = [h.item.name for h in search(items, "rate")]
+    assert ranked == ["stats:rate", "rater", "stats:rate_delta", "trips"]
+    assert [h.item.name for h in search(items, "RATE delta")] == ["stats:rate_delta"]
+    assert [h.item.name for h in search(items, "owner:rate-team")] == ["rater"]
+    assert search(items, "kind:view rate")[0].item.name == "trips"
+    assert len(search(items * 30, "rate", limit=7)) == 7
+
+
+def _graph(*edges: tuple[str, str]) -> LineageGraph:
+    def node(text: str) -> Node:
+        kind, name = text.split(":")
+        return Node(kind, name)
+
+    return LineageGraph(frozenset((node(a), node(b)) for a, b in edges))
+
+
+def test_layout_puts_producers_left_and_skipping_edges_in_lanes() -> None:
+    graph = _graph(
+        ("source:s", "feature_view:v"),
+        ("entity:e", "feature_view:v"),
+        ("feature_view:v", "on_demand_feature_view:o"),
+        ("on_demand_feature_view:o", "feature_service:a"),
+        ("feature_view:v", "feature_service:b"),
+    )
+    plan = layout(graph)
+    x = {b.node.name: b.x for b in plan.boxes.values() if b.node.kind != LANE}
+    assert x["s"] == x["e"] < x["v"] < x["o"] < x["a"] == x["b"]
+    path = plan.edges[(Node("feature_view", "v"), Node("feature_service", "b"))]
+    assert [n.kind for n in path] == ["feature_view", LANE, "feature_service"]
+    boxes = sorted(plan.boxes.values(), key=lambda b: (b.x, b.y))
+    for a, b in pairwise(boxes):  # no two boxes of a column overlap
+        if a.x == b.x:
+            assert a.y + a.height <= b.y
+    drawing = svg(plan, Node("feature_view", "v"))
+    assert drawing.count('class="node ') == 6 and LANE not in drawing.split("<g")[2]
+
+
+def test_layout_of_nothing_and_of_lonely_nodes() -> None:
+    assert "Nothing to draw" in svg(layout(LineageGraph()))
+    plan = layout(LineageGraph(), [Node("entity", "alone")])
+    assert list(plan.boxes) == [Node("entity", "alone")] and plan.width > 0
+
+
+def test_urls() -> None:
+    assert url("feature", "v:f") == "/ui/features/v/f"
+    assert url("request", "trip") == "/ui/sources/trip"
+    assert url("on_demand_feature_view", "o") == "/ui/on-demand-feature-views/o"
+    assert ui_url("0.0.0.0", 6566) == "http://127.0.0.1:6566/ui"
+    assert ui_url("::1", 80) == "http://[::1]:80/ui"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "—"),
+        (-1, "in the future"),
+        (0, "0 s"),
+        (59, "59 s"),
+        (3725, "1 h 2 min"),
+        (90061, "1 d 1 h"),
+    ],
+)
+def test_age(seconds: float | None, text: str) -> None:
+    assert age(seconds) == text
+
+
+def test_pick_versions() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [VersionRecord("entity", "e", v, "changed", {}, v, at, "me") for v in (1, 2, 3)]
+    assert pick(records, None, None) == (2, 3)
+    assert pick(records, 1, 3) == (1, 3)
+    assert pick(records, 7, 2) == (1, 2)
+    assert pick(records[:1], None, None) == (1, 1)
+
+
+def test_next_targets_and_cookies() -> None:
+    assert _safe_next("/ui/lineage?x=1") == "/ui/lineage?x=1"
+    for bad in ("https://x", "//x", "/ui//x", "/\\x", "/ui\\x", "/catalog"):
+        assert _safe_next(bad) == "/ui", bad
+    assert read_cookie(b"a=1; pitstore_ui=abc; b=2") == "abc"
+    assert read_cookie(b"pitstore_ui=") is None and read_cookie(None) is None
+
+
+def test_docs_cover_the_routes_and_show_existing_screenshots() -> None:
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "ui.md").read_text()
+    for route in ("/ui/search", "/ui/api/search", "/ui/lineage", "/ui/freshness", "/history"):
+        assert route in text, route
+    for segment in ("entities", "feature-views", "on-demand-feature-views", "feature-services"):
+        assert f"/ui/{segment}/" in text, segment
+    assert "pitstore ui" in text and "CI=true" in text
+    for image in re.findall(r"\]\((screenshots/[^)]+)\)", text):
+        assert (docs / image).is_file(), image
