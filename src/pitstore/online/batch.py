@@ -194,3 +194,17 @@ def assemble_rows(
         else:
             columns.append([None if row is None else decode(row[j]) for row in ordered])
     return ViewRows(event_ts, columns)
+
+
+def numeric_values(array: pa.Array, dtype: str = "float64") -> Any:
+    """A numeric Arrow column as a numpy array of ``dtype`` (``float64`` or ``int64``).
+
+    Read from the Arrow data buffer: ``Array.to_numpy`` imports pandas (about a second per
+    process). Slots of null values hold arbitrary numbers; check validity separately.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    column = array.cast(pa.float64() if dtype == "float64" else pa.int64())
+    data = np.frombuffer(column.buffers()[1], dtype=np.dtype(dtype))
+    return data[column.offset : column.offset + len(column)]

@@ -281,6 +281,8 @@ def _encode_int_columns(columns: Sequence[pa.Array]) -> pa.BinaryArray:
     import numpy as np
     import pyarrow as pa
 
+    from pitstore.online.batch import numeric_values
+
     length = len(columns[0])
     width = 1 + 9 * len(columns)
     matrix = np.empty((length, width), dtype=np.uint8)
@@ -288,25 +290,12 @@ def _encode_int_columns(columns: Sequence[pa.Array]) -> pa.BinaryArray:
     for j, column in enumerate(columns):
         start = 1 + 9 * j
         matrix[:, start] = TAG_INT
-        values = _int64_values(column)
+        values = numeric_values(column, "int64")
         big_endian = values.astype(">i8", copy=False).view(np.uint8).reshape(length, 8)
         matrix[:, start + 1 : start + 9] = big_endian
     offsets = np.arange(0, width * (length + 1), width, dtype=np.int32)
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(matrix)]
     return pa.Array.from_buffers(pa.binary(), length, buffers)
-
-
-def _int64_values(column: pa.Array) -> Any:
-    """A null-free integer column as a numpy int64 view.
-
-    Read straight from the Arrow buffer: ``Array.to_numpy`` would import pandas (about 1 s).
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    column = column.cast(pa.int64())
-    data = np.frombuffer(column.buffers()[1], dtype=np.int64)
-    return data[column.offset : column.offset + len(column)]
 
 
 def _column_parts(column: pa.Array) -> list[pa.Array]:
@@ -315,14 +304,16 @@ def _column_parts(column: pa.Array) -> list[pa.Array]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from pitstore.online.batch import numeric_values
+
     length = len(column)
     if pa.types.is_integer(column.type):
         header = np.empty(length, dtype=[("tag", "u1"), ("value", ">i8")])
         header["tag"] = TAG_INT
-        header["value"] = _int64_values(column)
+        header["value"] = numeric_values(column, "int64")
         return [_fixed_binary(header)]
     is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-    sizes = _int64_values(pc.binary_length(column))
+    sizes = numeric_values(pc.binary_length(column), "int64")
     if length and int(sizes.max()) >= 2**32:
         raise SchemaError("a key value is 4 GiB or longer; keys must be shorter")
     header = np.empty(length, dtype=[("tag", "u1"), ("size", ">u4")])

@@ -38,7 +38,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.errors import SchemaError
-from pitstore.online.batch import to_python
+from pitstore.online.batch import numeric_values, to_python
 from pitstore.types import Array, DType, Scalar, Vector
 
 if TYPE_CHECKING:
@@ -123,9 +123,8 @@ def _encode_bool(array: pa.Array) -> list[Any]:
 
 def _encode_double(array: pa.Array) -> list[Any]:
     import numpy as np
-    import pyarrow as pa
 
-    numbers = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    numbers = numeric_values(array)
     records = np.empty(len(numbers), dtype=[("tag", "u1"), ("value", ">f8")])
     records["tag"] = ord("d")
     records["value"] = numbers

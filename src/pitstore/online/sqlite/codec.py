@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pitstore.online.batch import to_python
+from pitstore.online.batch import numeric_values, to_python
 from pitstore.types import Array, DType, Scalar, Vector
 
 if TYPE_CHECKING:
@@ -112,10 +112,9 @@ def _encode_plain(array: pa.Array) -> list[Any]:
 
 def _encode_float(array: pa.Array) -> list[Any]:
     import numpy as np
-    import pyarrow as pa
 
     values: list[Any] = array.to_pylist()
-    numbers = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    numbers = numeric_values(array)
     # Nulls become NaN in numpy: check the pylist value before replacing.
     odd = np.flatnonzero(np.isnan(numbers) | ((numbers == 0) & np.signbit(numbers)))
     for i in odd.tolist():
