@@ -127,3 +127,30 @@ def check_output_names(input_columns: Sequence[str], views: Sequence[ViewQuery])
                     f"{view.name!r}; use full feature names (view__feature)"
                 )
             owner[name] = view.name
+
+
+def check_source_schema(view: ViewQuery, schema: pa.Schema, path: str) -> None:
+    """Every column ``view`` reads exists in its source's ``schema``, with usable types.
+
+    Shared by the engines, so that the same bad view fails the same way on each.
+    """
+    where = f"view {view.name!r} (source {path})"
+    source = view.source
+    needed = [*view.join_keys, source.timestamp_field, *(f.column for f in view.features)]
+    if source.created_timestamp_field:
+        needed.append(source.created_timestamp_field)
+    for column in needed:
+        if column not in schema.names:
+            raise SchemaError(
+                f"view {view.name!r}: column {column!r} not in source {path} "
+                f"(columns: {', '.join(schema.names)}); fix the view definition or the data"
+            )
+    for column in filter(None, [source.timestamp_field, source.created_timestamp_field]):
+        check_timestamp_type(schema.field(column).type, column, where)
+    for key, key_type in zip(view.join_keys, view.key_types, strict=True):
+        actual = schema.field(key).type
+        if not keys_comparable(actual, key_type):
+            raise SchemaError(
+                f"{where}: key column {key!r} has type {actual}, but the view declares "
+                f"{key_type}; fix the entity's key type or the data"
+            )

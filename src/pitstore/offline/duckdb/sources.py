@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pitstore.errors import NotFoundError, PitstoreError, SchemaError
 from pitstore.offline.duckdb.sql import ScanPlan, epoch_us_expr, parquet_scan
 from pitstore.offline.duckdb.types import is_timestamp_sql
-from pitstore.offline.validation import check_timestamp_type, keys_comparable
+from pitstore.offline.validation import check_source_schema
 
 if TYPE_CHECKING:
     import duckdb
@@ -80,29 +80,11 @@ def inspect_source(con: duckdb.DuckDBPyConnection, view: ViewQuery) -> SourceSch
 
 def check_source(view: ViewQuery, schema: SourceSchema) -> None:
     """Every column the view reads exists in its source, with usable types."""
-    where = f"view {view.name!r} (source {schema.path})"
-    names = set(schema.arrow.names)
+    check_source_schema(view, schema.arrow, schema.path)
     source = view.source
-    needed = [*view.join_keys, source.timestamp_field, *(f.column for f in view.features)]
-    if source.created_timestamp_field:
-        needed.append(source.created_timestamp_field)
-    for column in needed:
-        if column not in names:
-            raise SchemaError(
-                f"view {view.name!r}: column {column!r} not in source {schema.path} "
-                f"(columns: {schema.describe()}); fix the view definition or the data"
-            )
     for column in filter(None, [source.timestamp_field, source.created_timestamp_field]):
-        check_timestamp_type(schema.arrow.field(column).type, column, where)
         if not is_timestamp_sql(schema.sql_types[column]):  # pragma: no cover - Arrow agrees
-            raise SchemaError(f"{where}: column {column!r} is not a timestamp")
-    for key, key_type in zip(view.join_keys, view.key_types, strict=True):
-        actual = schema.arrow.field(key).type
-        if not keys_comparable(actual, key_type):
-            raise SchemaError(
-                f"{where}: key column {key!r} has type {actual}, but the view declares "
-                f"{key_type}; fix the entity's key type or the data"
-            )
+            raise SchemaError(f"view {view.name!r}: column {column!r} is not a timestamp")
 
 
 @contextmanager

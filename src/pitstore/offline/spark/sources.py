@@ -13,7 +13,7 @@ from pitstore.errors import PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.offline.duckdb.sources import missing_path_error
 from pitstore.offline.spark.columns import between_filter, col, epoch_us, micros_to_timestamp
 from pitstore.offline.spark.types import arrow_schema, is_nanos, spark_type
-from pitstore.offline.validation import check_timestamp_type, keys_comparable
+from pitstore.offline.validation import check_source_schema
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,31 +105,8 @@ def _first_file(path: str) -> str | None:
 
 
 def check_source(view: ViewQuery, source: ParquetFrame) -> None:
-    """Every column the view reads exists in its source, with usable types.
-
-    The messages are the DuckDB engine's (the same bad view fails the same way on both).
-    """
-    where = f"view {view.name!r} (source {source.path})"
-    names = set(source.arrow.names)
-    spec = view.source
-    needed = [*view.join_keys, spec.timestamp_field, *(f.column for f in view.features)]
-    if spec.created_timestamp_field:
-        needed.append(spec.created_timestamp_field)
-    for column in needed:
-        if column not in names:
-            raise SchemaError(
-                f"view {view.name!r}: column {column!r} not in source {source.path} "
-                f"(columns: {source.describe()}); fix the view definition or the data"
-            )
-    for column in filter(None, [spec.timestamp_field, spec.created_timestamp_field]):
-        check_timestamp_type(source.arrow.field(column).type, column, where)
-    for key, key_type in zip(view.join_keys, view.key_types, strict=True):
-        actual = source.arrow.field(key).type
-        if not keys_comparable(actual, key_type):
-            raise SchemaError(
-                f"{where}: key column {key!r} has type {actual}, but the view declares "
-                f"{key_type}; fix the entity's key type or the data"
-            )
+    """Every column the view reads exists in its source, with usable types."""
+    check_source_schema(view, source.arrow, source.path)
 
 
 @contextmanager
