@@ -20,6 +20,7 @@ LAYERS = {
     "errors": 1,
     "types": 1,
     "names": 1,
+    "dsn": 1,
     "timeutil": 1,
     "definitions": 2,
     "config": 3,

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from pitstore.dsn import describe, mask, parse_dsn
 from pitstore.errors import ConfigError, ConflictError, RegistryError, StoreUnavailableError
 from pitstore.names import is_valid_name
 from pitstore.registry.base import StoredObject, VersionRecord
@@ -96,8 +97,8 @@ class PostgresRegistry:
             )
         self.project = project
         self.schema = schema
-        self._parts = _parse_dsn(dsn)
-        self.where = _describe(self._parts)
+        self._parts = parse_dsn(dsn, key="registry.dsn")
+        self.where = describe(self._parts)
         self._statements: dict[str, bytes] = {}
         self._statements_lock = threading.Lock()
         self._pool = _make_pool(dsn, schema, connect_timeout_s, statement_timeout_s)
@@ -119,13 +120,13 @@ class PostgresRegistry:
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
                 f"the PostgreSQL registry at {self.where} is unavailable: "
-                f"{_mask(str(exc).strip(), self._parts)}. A retry may succeed; check that the "
+                f"{mask(str(exc).strip(), self._parts)}. A retry may succeed; check that the "
                 "server is running and reachable."
             ) from exc
         except psycopg.Error as exc:
             raise RegistryError(
                 f"the PostgreSQL registry at {self.where} (schema {self.schema!r}) failed: "
-                f"{_mask(str(exc).strip(), self._parts)}"
+                f"{mask(str(exc).strip(), self._parts)}"
             ) from exc
 
     def _sql(self, template: str) -> bytes:
@@ -367,31 +368,6 @@ class PostgresRegistry:
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _parse_dsn(dsn: str) -> dict[str, Any]:
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        return conninfo_to_dict(dsn)
-    except ProgrammingError:
-        # The driver's message may quote the string, password included: say less.
-        raise ConfigError(
-            "the PostgreSQL connection string is malformed; use a URL such as "
-            "postgresql://user@host:5432/dbname or key=value pairs",
-            key="registry.dsn",
-        ) from None
-
-
-def _describe(parts: dict[str, Any]) -> str:
-    host = str(parts.get("host") or parts.get("hostaddr") or "localhost")
-    return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or parts.get('user') or ''}"
-
-
-def _mask(message: str, parts: dict[str, Any]) -> str:
-    password = parts.get("password")
-    return message.replace(str(password), "***") if password else message
 
 
 def _make_pool(

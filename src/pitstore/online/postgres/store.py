@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
+from pitstore.dsn import describe, parse_dsn
 from pitstore.errors import PitstoreError, SchemaError
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
@@ -109,8 +110,8 @@ class PostgresOnlineStore:
         write_timeout_s: float = 600.0,
     ) -> None:
         self.schema = sql.check_schema_name(schema)
-        self._dsn_parts = connection.parse_dsn(dsn)
-        self.where = connection.describe(self._dsn_parts)
+        self._dsn_parts = parse_dsn(dsn)
+        self.where = describe(self._dsn_parts)
         self._write_timeout_ms = str(max(1, round(write_timeout_s * 1000)))
         self._pool = connection.make_pool(
             dsn,
