@@ -285,12 +285,15 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """The latest feature values of the given entities, with TTL applied at ``now``."""
-        from pitstore.store.online import OnlineService
+        service = self._online_service
+        if service is None:  # the import runs once, not on every read (the hot path)
+            from pitstore.store.online import OnlineService
 
-        if self._online_service is None:
-            self._online_service = OnlineService(self)
-        service: OnlineService = self._online_service
-        return service.read(features, entity_rows, feature_service, full_feature_names, now)
+            service = self._online_service = OnlineService(self)
+        response: OnlineResponse = service.read(
+            features, entity_rows, feature_service, full_feature_names, now
+        )
+        return response
 
     # -- push -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -69,6 +69,8 @@ class _ReadPlan:
     columns: tuple[str, ...] = ()
     """Visible output columns in order (set when there are on-demand features)."""
     request_fields: tuple[str, ...] = ()
+    arrow_types: dict[str, Any] = field(default_factory=dict)
+    """Output column -> Arrow type, for every feature read from a store."""
 
 
 class OnlineResponse:
@@ -144,26 +146,27 @@ class OnlineService:
         values: dict[str, list[Any]] = {}
         statuses: dict[str, list[str]] = {}
         stamps: dict[str, list[int | None]] = {}
-        types: dict[str, Any] = {}
         for view, rows in zip(plan.views, results, strict=True):
             status = _statuses(rows.event_ts, view.ttl_micros, now_micros)
             computed = rows.columns
             if view.aggregates:
                 computed = aggregate_columns(view.aggregates, rows.columns, now_micros)
+            expired = view.ttl_micros is not None and EXPIRED in status
             for j, output in enumerate(view.outputs):
                 column = computed[j]
                 if view.timestamps[j]:
                     column = [None if v is None else from_micros(v) for v in column]
-                if EXPIRED in status:
+                if expired:
                     column = [
                         None if s == EXPIRED else v for v, s in zip(column, status, strict=True)
                     ]
                 values[output] = column
                 statuses[output] = status
                 stamps[output] = rows.event_ts
-                types[output] = view.arrow_types[j]
         entities = {k: list(columns[k]) for k in plan.entity_columns}
+        types = plan.arrow_types  # shared by every response of the plan: never mutated
         if plan.transforms:
+            types = dict(types)
             _run_transforms(plan, columns, count, (values, statuses, stamps, types))
         return OnlineResponse(entities, values, statuses, stamps, types)
 
@@ -240,6 +243,7 @@ def _compile(
         )
         entity_columns += [k for k in selection.join_keys if k not in entity_columns]
     transforms = tuple((t, store.transform_function(t.view)) for t in resolved.transforms)
+    types = {o: t for v in views for o, t in zip(v.outputs, v.arrow_types, strict=True)}
     return _ReadPlan(
         snapshot.revision,
         tuple(views),
@@ -247,6 +251,7 @@ def _compile(
         transforms,
         tuple(resolved.columns),
         tuple(resolved.request_fields),
+        types,
     )
 
 
