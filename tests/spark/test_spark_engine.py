@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from offline.helpers import at, ts_array, view, write_parquet
-from pitstore.errors import ConfigError, NotFoundError, PitstoreError, SchemaError
-from pitstore.offline.base import AggregateSpec, ViewQuery
+from pitstore.errors import ConfigError, NotFoundError, SchemaError
+from pitstore.offline.base import ViewQuery
 from pitstore.offline.spark import SparkEngine
 
 pytestmark = pytest.mark.spark
@@ -119,19 +119,6 @@ def test_nanosecond_parquet_timestamps(spark_engine: SparkEngine, tmp_path: Path
     assert table["val"].to_pylist() == [1.0, 2.0, None]
     assert table["seen"].to_pylist() == [at(10), at(20), None]
     assert table["event_timestamp"].to_pylist() == [at(15), at(21), at(9)]
-
-
-def test_aggregated_views_are_refused(
-    spark_engine: SparkEngine, simple: tuple[ViewQuery, pa.Table, str]
-) -> None:
-    v, ents, _ = simple
-    aggregated = ViewQuery(
-        v.name, v.source, v.join_keys, v.key_types, v.features, None, (AggregateSpec("sum", 10),)
-    )
-    with pytest.raises(PitstoreError, match=r"aggregated view.*DuckDB engine"):
-        spark_engine.historical(ents, [aggregated])
-    with pytest.raises(PitstoreError, match="aggregated view"):
-        spark_engine.events(aggregated, at(0))  # type: ignore[arg-type]
 
 
 def test_adopted_session_survives_close(spark_engine: SparkEngine) -> None:

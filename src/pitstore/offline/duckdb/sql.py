@@ -288,7 +288,7 @@ def events_sql(plan: ScanPlan, lo_us: int, hi_us: int) -> str:
     inputs = list(dict.fromkeys(f.column for f in view.features))
     cols = [
         f"make_timestamp(max({plan.ts_us}))::TIMESTAMPTZ AS __ts",
-        f"make_timestamp(arg_max({created}, {order}))::TIMESTAMPTZ AS __created",
+        f"make_timestamp(arg_max_null({created}, {order}))::TIMESTAMPTZ AS __created",
         f"list({plan.ts_us} ORDER BY {order}) AS _ev_ts",
         f"list({created} ORDER BY {order}) AS _ev_created",
         *(f"list({ident(c)} ORDER BY {order}) AS {ident(c)}" for c in inputs),

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pitstore.errors import ConfigError, PitstoreError, SchemaError
+from pitstore.errors import ConfigError, SchemaError
 from pitstore.offline.duckdb.sql import epoch_us
 from pitstore.offline.spark import entities as ent
+from pitstore.offline.spark.aggregates import event_lists, events_schema
 from pitstore.offline.spark.job import SparkRetrievalJob
 from pitstore.offline.spark.plan import STRATEGIES, Strategy, latest_rows
 from pitstore.offline.spark.session import prepare, start_session
@@ -42,8 +43,8 @@ class SparkEngine:
     The session starts on first use (a JVM start: seconds), once per engine.
     """
 
-    SUPPORTS_AGGREGATIONS = False
-    """Aggregated (windowed) views run on the DuckDB engine only, for now."""
+    SUPPORTS_AGGREGATIONS = True
+    """Aggregated (windowed) views: ``historical`` and ``events`` (see aggregates.py)."""
 
     def __init__(
         self,
@@ -98,8 +99,6 @@ class SparkEngine:
         views = tuple(views)
         if not views:
             raise SchemaError("historical() needs at least one view; request some features")
-        for view in views:
-            _refuse_aggregations(view)
         if ent.is_spark_input(entities):
             loaded = ent.load_entities(self.session(), entities)
             schema = loaded.arrow  # type: ignore[union-attr]  # Spark inputs: SparkEntities
@@ -111,7 +110,8 @@ class SparkEngine:
         return SparkRetrievalJob(self, loaded, views, timestamp_column, sources, self._strategy)
 
     def _source(self, view: ViewQuery) -> ParquetFrame:
-        source = read_parquet(self.session(), view.source.path, f"view {view.name!r}")
+        spec = view.source
+        source = read_parquet(self.session(), spec.path, f"view {view.name!r}", spec.extra_paths)
         check_source(view, source)
         return source
 
@@ -134,9 +134,21 @@ class SparkEngine:
         return table.cast(pa.schema(fields)).to_reader(max_chunksize=65_536)
 
     def events(self, view: ViewQuery, end: datetime) -> pa.RecordBatchReader:
-        """Not available yet: aggregated views run on the DuckDB engine (see ``SUPPORTS_...``)."""
-        _refuse_aggregations(view)
-        raise SchemaError(f"view {view.name!r} has no aggregations; use latest()")
+        """Per entity, its events in ``(end - longest window, end]`` as lists (aggregated views).
+
+        The DuckDB engine's result (see aggregates.py): lists in (ts, created) order, timestamp
+        input columns as int64 microseconds. One aggregation per key; the result, one row per
+        entity, is collected to the driver and returned as batches.
+        """
+        if not view.aggregations:
+            raise SchemaError(f"view {view.name!r} has no aggregations; use latest()")
+        source = self._source(view)
+        hi = epoch_us(end)
+        lo = hi - (view.lookback_us or 0)
+        frame = event_lists(source, view, lo, hi)
+        with translate_errors(f"view {view.name!r}", source.path):
+            table = frame.toArrow()
+        return table.cast(events_schema(source, view)).to_reader(max_chunksize=65_536)
 
     def close(self) -> None:
         """Stop the session if the engine started it (an adopted session is left running)."""
@@ -150,12 +162,3 @@ class SparkEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _refuse_aggregations(view: ViewQuery) -> None:
-    """Raise for an aggregated view, which this engine does not compute yet."""
-    if getattr(view, "aggregations", ()):
-        raise PitstoreError(
-            f"view {view.name!r} is an aggregated view, which the Spark engine does not compute "
-            "yet; use the DuckDB engine (offline_engine: {type: duckdb}) for it"
-        )

@@ -58,7 +58,7 @@ class SparkRetrievalJob:
 
     @property
     def strategies(self) -> list[str]:
-        """The strategy each view runs with (``join`` or ``union``; see plan.py)."""
+        """The plan each view runs with (``join``, ``union`` or ``aggregate``; see plan.py)."""
         return [p.resolved for p in self._plans]
 
     def to_arrow(self) -> pa.Table:

@@ -20,7 +20,8 @@ inclusive; null keys or timestamps match nothing):
     any, is applied after the match (an older match means every candidate is older).
 
 Both return ``(row number, features)`` for entity rows that matched; the job left-joins them to
-the entity rows on the row number, which also restores the input order.
+the entity rows on the row number, which also restores the input order. An aggregated view
+(windowed aggregates) runs neither: see aggregates.py (a range join and one aggregation).
 
 Measured (bench/run_spark.py, 10M x 1M, local[2]): join 17-29 s, union 20-31 s with a TTL;
 without one, join 17-25 s, union 20-39 s. ``auto`` still takes union without a TTL: there the
@@ -58,11 +59,11 @@ def feature_name(view_index: int, feature_index: int) -> str:
     return f"__pitstore_f{view_index}_{feature_index}"
 
 
-def _entity_key(n: int) -> str:
+def entity_key(n: int) -> str:
     return f"__pitstore_e{n}"
 
 
-def _source_key(n: int) -> str:
+def source_key(n: int) -> str:
     return f"__pitstore_k{n}"
 
 
@@ -76,14 +77,17 @@ class ViewPlan:
     strategy: Strategy = "auto"
 
     @property
-    def resolved(self) -> Literal["join", "union"]:
-        """The strategy that runs: ``auto`` means join with a TTL, union without."""
+    def resolved(self) -> Literal["join", "union", "aggregate"]:
+        """The plan that runs: ``auto`` means join with a TTL, union without; an aggregated
+        view always runs the range join of aggregates.py (the strategy does not apply)."""
+        if self.view.aggregations:
+            return "aggregate"
         if self.strategy == "auto":
             return "join" if self.view.ttl is not None else "union"
         return self.strategy
 
 
-def _key_casts(entities: DataFrame, plan: ViewPlan) -> list[str | None]:
+def key_casts(entities: DataFrame, plan: ViewPlan) -> list[str | None]:
     """Per key, the type both sides are cast to: ``bigint`` when both are integers.
 
     Casting both sides to one type (instead of letting Spark widen one side inside the join
@@ -101,18 +105,18 @@ def _key_casts(entities: DataFrame, plan: ViewPlan) -> list[str | None]:
     return casts
 
 
-def _keyed(name: str, cast: str | None) -> Column:
+def keyed(name: str, cast: str | None) -> Column:
     return col(name).cast(cast) if cast else col(name)
 
 
-def _entity_side(entities: DataFrame, plan: ViewPlan, casts: list[str | None]) -> DataFrame:
+def entity_side(entities: DataFrame, plan: ViewPlan, casts: list[str | None]) -> DataFrame:
     """Entity rows that can match: row number, ts and keys, none of them null."""
     keys = [
-        _keyed(k, c).alias(_entity_key(n))
+        keyed(k, c).alias(entity_key(n))
         for n, (k, c) in enumerate(zip(plan.view.join_keys, casts, strict=True))
     ]
     frame = entities.select(col(RN), col(TS), *keys)
-    for name in [TS, *(_entity_key(n) for n in range(len(keys)))]:
+    for name in [TS, *(entity_key(n) for n in range(len(keys)))]:
         frame = frame.where(col(name).isNotNull())
     return frame
 
@@ -137,7 +141,7 @@ def _source_side(
     )
     columns = [
         *(
-            _keyed(k, c).alias(_source_key(n))
+            keyed(k, c).alias(source_key(n))
             for n, (k, c) in enumerate(zip(view.join_keys, casts, strict=True))
         ),
         source.epoch_us(spec.timestamp_field).alias(_STS),
@@ -149,18 +153,23 @@ def _source_side(
     ]
     frame = pruned.select(*columns)
     for n in range(len(view.join_keys)):
-        frame = frame.where(col(_source_key(n)).isNotNull())
+        frame = frame.where(col(source_key(n)).isNotNull())
     return frame
 
 
 def matches(entities: DataFrame, plan: ViewPlan, bounds: tuple[int, int] | None) -> DataFrame:
-    """``(row number, features...)`` of the entity rows that have a candidate in the view.
+    """``(row number, features...)`` of the entity rows that have a candidate in the view
+    (for an aggregated view: of every entity row with non-null keys and ts).
 
     ``entities`` has the row number, the entity ts in microseconds and the key columns;
     ``bounds`` is ``(min, max)`` of the entity ts, or None when every ts is null.
     """
-    casts = _key_casts(entities, plan)
-    left = _entity_side(entities, plan, casts)
+    if plan.view.aggregations:
+        from pitstore.offline.spark.aggregates import aggregate_matches
+
+        return aggregate_matches(entities, plan, bounds)
+    casts = key_casts(entities, plan)
+    left = entity_side(entities, plan, casts)
     right = _source_side(plan, casts, bounds)
     if plan.resolved == "join":
         return _join_strategy(left, right, plan)
@@ -175,10 +184,10 @@ def _join_strategy(left: DataFrame, right: DataFrame, plan: ViewPlan) -> DataFra
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    keys = [_entity_key(n) for n in range(len(plan.view.join_keys))]
+    keys = [entity_key(n) for n in range(len(plan.view.join_keys))]
     condition = col(_STS) <= col(TS)
     for n, key in enumerate(keys):
-        condition &= col(key) == col(_source_key(n))
+        condition &= col(key) == col(source_key(n))
     if plan.view.ttl is not None:
         condition &= col(_STS) >= col(TS) - F.lit(ttl_us(plan.view.ttl))
     # Partitioned like the join (the keys), plus the row: no shuffle between the two.
@@ -194,7 +203,7 @@ def _union_strategy(left: DataFrame, right: DataFrame, plan: ViewPlan) -> DataFr
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    keys = [_entity_key(n) for n in range(len(plan.view.join_keys))]
+    keys = [entity_key(n) for n in range(len(plan.view.join_keys))]
     features = _features(plan)
     payload = F.struct(col(_STS).alias(_STS), *(col(f).alias(f) for f in features))
     entity_rows = left.select(
@@ -206,7 +215,7 @@ def _union_strategy(left: DataFrame, right: DataFrame, plan: ViewPlan) -> DataFr
         F.lit(None).cast(payload_type(right, features)).alias(_BEST),
     )
     source_rows = right.select(
-        *(col(_source_key(n)).alias(k) for n, k in enumerate(keys)),
+        *(col(source_key(n)).alias(k) for n, k in enumerate(keys)),
         col(_STS),
         F.lit(0).alias(_KIND),
         col(_SC),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,19 +50,93 @@ class ParquetFrame:
             return micros_to_timestamp(self.epoch_us(column), naive=arrow_type.tz is None)
         return col(column) if target is None else col(column).cast(target)
 
+    def raw(self, column: str) -> Column:
+        """A source column as read, except that nanosecond timestamps become timestamps."""
+        if column in self.nanos:
+            naive = self.arrow.field(column).type.tz is None
+            return micros_to_timestamp(self.epoch_us(column), naive=naive)
+        return col(column)
+
+    def created_us(self, view: ViewQuery) -> Column:
+        """The view's created timestamp in microseconds (a null bigint when it has none)."""
+        from pyspark.sql import functions as F
+
+        created = view.source.created_timestamp_field
+        return self.epoch_us(created) if created else F.lit(None).cast("bigint")
+
     def describe(self) -> str:
         """The column list, for error messages."""
         return ", ".join(self.arrow.names)
 
 
-def read_parquet(spark: SparkSession, path: str, owner: str) -> ParquetFrame:
-    """Read the schema of the Parquet file, folder or glob at ``path`` (footers, no rows)."""
+def read_parquet(
+    spark: SparkSession, path: str, owner: str, extra: Sequence[str] = ()
+) -> ParquetFrame:
+    """Read the schema of the Parquet file, folder or glob at ``path`` (footers, no rows).
+
+    With ``extra`` globs (a push source's log), each path is read on its own and the frames are
+    united by column name, as the DuckDB engine's ``union_by_name``: a column missing from a
+    path reads as null, columns may come in any order, and Spark's union widens numeric types
+    (int32 and int64 give int64). Partition discovery is off for every path then (DuckDB's
+    ``hive_partitioning = false``): the log's ``date=...`` folders add no column. The files of
+    one extra glob may have different columns (the log of a source whose views changed): their
+    schemas are merged (``mergeSchema``, which reads every footer of that glob).
+    """
     if "://" not in path and not glob.has_magic(path) and not os.path.exists(path):
         raise missing_path_error(path, owner)
+    if not extra:
+        with translate_errors(owner, path):
+            frame = spark.read.parquet(path)
+        overrides = _nanosecond_columns(path, frame)
+        return ParquetFrame(
+            path, frame, arrow_schema(frame.schema, overrides), frozenset(overrides)
+        )
+    parts: list[tuple[DataFrame, dict[str, pa.DataType]]] = []
+    for n, one in enumerate((path, *extra)):
+        options = {"recursiveFileLookup": "true"}
+        if n > 0:
+            options["mergeSchema"] = "true"
+        with translate_errors(owner, one):
+            frame = spark.read.options(**options).parquet(one)
+        parts.append((frame, _nanosecond_columns(one, frame)))
+    return _united(path, owner, parts)
+
+
+def _united(
+    path: str, owner: str, parts: Sequence[tuple[DataFrame, dict[str, pa.DataType]]]
+) -> ParquetFrame:
+    """One frame from several reads, by column name (see :func:`read_parquet`).
+
+    A column that is a nanosecond timestamp (int64 in Spark) in every part stays int64, so that
+    time filters still reach the Parquet scans; one that is nanoseconds in some parts only is
+    turned into microsecond timestamps in those parts before the union.
+    """
+    present = [set(frame.columns) for frame, _ in parts]
+    keep = {
+        name
+        for _, nanos in parts
+        for name in nanos
+        if all(name in n or name not in c for (_, n), c in zip(parts, present, strict=True))
+    }
+    united: DataFrame | None = None
+    overrides: dict[str, pa.DataType] = {}
+    for frame, nanos in parts:
+        fixed = frame.withColumns(
+            {
+                name: micros_to_timestamp(
+                    epoch_us(col(name), frame.schema[name].dataType, nanos=True),
+                    naive=unit_type.tz is None,
+                )
+                for name, unit_type in nanos.items()
+                if name not in keep
+            }
+        )
+        overrides.update({k: v for k, v in nanos.items() if k in keep})
+        united = fixed if united is None else united.unionByName(fixed, allowMissingColumns=True)
+    assert united is not None
     with translate_errors(owner, path):
-        frame = spark.read.parquet(path)
-    overrides = _nanosecond_columns(path, frame)
-    return ParquetFrame(path, frame, arrow_schema(frame.schema, overrides), frozenset(overrides))
+        schema = united.schema  # analysis: a type that cannot be united fails here
+    return ParquetFrame(path, united, arrow_schema(schema, overrides), frozenset(overrides))
 
 
 def _nanosecond_columns(path: str, frame: DataFrame) -> dict[str, pa.DataType]:
