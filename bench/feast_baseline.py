@@ -5,13 +5,16 @@ Run with the Feast venv's python (bench/setup_feast.sh creates it), never the pr
 
     PY=bench/.feast-venv/bin/python
     $PY bench/feast_baseline.py historical  --data DIR --views both --runs 3 [--out OUT.parquet]
-    $PY bench/feast_baseline.py materialize --data DIR --runs 3
-    $PY bench/feast_baseline.py online      --data DIR --calls 2000
+    $PY bench/feast_baseline.py materialize --data DIR --runs 3 [--online-store redis]
+    $PY bench/feast_baseline.py online      --data DIR --calls 2000 [--online-store redis]
     $PY bench/feast_baseline.py check       --data DIR --result OUT.parquet [--views both]
 
 DIR is a directory written by shared/bench/gen_data.py. Each subcommand builds a throwaway
 Feast repo (DuckDB offline store, SQLite online store, file registry) in a temp directory over
-the Parquet files, applies it with the Python SDK and measures one operation. The last line of
+the Parquet files, applies it with the Python SDK and measures one operation. With
+`--online-store redis` the online store is Feast's Redis store (`--redis`, default
+127.0.0.1:6379 database 14) under a fresh project name per repo, whose keys (they all end with
+the project name) are deleted when the measurement is done. The last line of
 stdout is always one JSON object with the figures; everything Feast prints goes before it.
 
 historical / materialize run every measured repetition in a fresh child process (this same
@@ -36,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,7 @@ DRIVER_FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
 CUSTOMER_FEATURES = ["avg_rating", "lifetime_trips", "avg_spend"]
 FEATURES = {"driver_stats": DRIVER_FEATURES, "customer_stats": CUSTOMER_FEATURES}
 JOIN_KEYS = {"driver_stats": "driver_id", "customer_stats": "customer_id"}
+REDIS = "127.0.0.1:6379,db=14"  # Feast's connection_string syntax: host:port,key=value
 
 
 # --------------------------------------------------------------------------- helpers
@@ -119,26 +125,100 @@ def environment() -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- online store
+
+
+@dataclass(frozen=True)
+class Online:
+    """Where a repo's online store lives: a SQLite file in the repo, or Redis.
+
+    On Redis every key Feast writes ends with the project name, so a fresh project per repo
+    (:meth:`fresh`) isolates a run's keys from everything else in the database.
+    """
+
+    kind: str = "sqlite"
+    redis: str = REDIS
+    project: str = PROJECT
+
+    @classmethod
+    def fresh(cls, kind: str, redis: str = REDIS) -> Online:
+        project = PROJECT if kind == "sqlite" else f"pitbench_{uuid.uuid4().hex[:10]}"
+        return cls(kind, redis, project)
+
+    def yaml(self, repo_dir: Path) -> str:
+        if self.kind == "redis":
+            return f'  type: redis\n  connection_string: "{self.redis}"\n'
+        return f"  type: sqlite\n  path: {repo_dir / 'online_store.db'}\n"
+
+    def _client(self) -> Any:
+        import redis
+
+        host, _, options = self.redis.partition(",")
+        name, _, port = host.partition(":")
+        kwargs = dict(o.split("=", 1) for o in options.split(",") if o)
+        return redis.Redis(host=name, port=int(port or 6379), db=int(kwargs.get("db", 0)))
+
+    def _redis_keys(self, client: Any) -> Any:
+        return client.scan_iter(match=b"*" + self.project.encode(), count=5000)
+
+    def rows(self, repo_dir: Path) -> dict[str, int]:
+        """Entities per feature view in the online store."""
+        if self.kind == "sqlite":
+            return online_row_counts(repo_dir)
+        from feast.infra.online_stores.helpers import _redis_key_prefix
+
+        # One hash per entity key (all views of that entity share it): count keys by the
+        # entity-key prefix of each view's join key.
+        heads = {fv: _redis_key_prefix([key]) for fv, key in JOIN_KEYS.items()}
+        counts = dict.fromkeys(FEATURES, 0)
+        client = self._client()
+        try:
+            for key in self._redis_keys(client):
+                for fv, head in heads.items():
+                    counts[fv] += key.startswith(head)
+        finally:
+            client.close()
+        return counts
+
+    def drop(self) -> int:
+        """Delete this project's Redis keys (SQLite: nothing, the temp dir goes away)."""
+        if self.kind == "sqlite":
+            return 0
+        client = self._client()
+        removed = 0
+        try:
+            batch: list[bytes] = []
+            for key in self._redis_keys(client):
+                batch.append(key)
+                if len(batch) >= 5000:
+                    removed += client.unlink(*batch)
+                    batch = []
+            if batch:
+                removed += client.unlink(*batch)
+        finally:
+            client.close()
+        return removed
+
+
 # --------------------------------------------------------------------------- Feast repo
 
 
-def build_repo(repo_dir: Path, data_dir: Path) -> Any:
+def build_repo(repo_dir: Path, data_dir: Path, online: Online | None = None) -> Any:
     """Write feature_store.yaml into repo_dir, apply the definitions, return the FeatureStore."""
+    online = online or Online()
     # Imported lazily: the parent process of a multi-run measurement never needs Feast.
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
     from feast.types import Float32, Float64, Int64
 
     repo_dir.mkdir(parents=True, exist_ok=True)
     (repo_dir / "feature_store.yaml").write_text(
-        f"""project: {PROJECT}
+        f"""project: {online.project}
 provider: local
 registry: {repo_dir / "registry.db"}
 offline_store:
   type: duckdb
 online_store:
-  type: sqlite
-  path: {repo_dir / "online_store.db"}
-entity_key_serialization_version: 3
+{online.yaml(repo_dir)}entity_key_serialization_version: 3
 """
     )
     data_dir = data_dir.resolve()
@@ -235,14 +315,17 @@ def worker_historical(
     return result
 
 
-def worker_materialize(repo_dir: Path, data_dir: Path) -> dict[str, Any]:
-    store = build_repo(repo_dir, data_dir)  # fresh repo => fresh online DB
-    start, end = materialize_range(load_meta(data_dir))
-    rss_before = current_rss_mb()
-    t0 = time.perf_counter()
-    store.materialize(start_date=start, end_date=end)
-    seconds = time.perf_counter() - t0
-    rows = online_row_counts(repo_dir)
+def worker_materialize(repo_dir: Path, data_dir: Path, online: Online) -> dict[str, Any]:
+    try:
+        store = build_repo(repo_dir, data_dir, online)  # fresh repo => fresh online store
+        start, end = materialize_range(load_meta(data_dir))
+        rss_before = current_rss_mb()
+        t0 = time.perf_counter()
+        store.materialize(start_date=start, end_date=end)
+        seconds = time.perf_counter() - t0
+        rows = online.rows(repo_dir)
+    finally:
+        online.drop()
     return {
         "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
@@ -342,13 +425,24 @@ def cmd_materialize(a: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="feast_mat_") as tmp:
             runs.append(
                 run_worker(
-                    ["materialize", "--repo", str(Path(tmp) / "repo"), "--data", str(data_dir)],
+                    [
+                        "materialize",
+                        "--repo",
+                        str(Path(tmp) / "repo"),
+                        "--data",
+                        str(data_dir),
+                        "--online-store",
+                        a.online_store,
+                        "--redis",
+                        a.redis,
+                    ],
                     a.quiet_wait,
                 )
             )
     return {
         "tool": "feast",
         "op": "materialize",
+        "online_store": a.online_store,
         "views": "both",
         "feature_rows": meta["driver_rows"] + meta["customer_rows"],
         "rows": runs[0]["rows"],
@@ -377,66 +471,73 @@ def latency_stats(samples_s: list[float]) -> dict[str, float]:
 
 
 def cmd_online(a: argparse.Namespace) -> dict[str, Any]:
-    data_dir = Path(a.data).resolve()
-    meta = load_meta(data_dir)
-    warmup = 200
+    online = Online.fresh(a.online_store, a.redis)
     with tempfile.TemporaryDirectory(prefix="feast_online_") as tmp:
-        repo = Path(tmp) / "repo"
-        store = build_repo(repo, data_dir)
-        start, end = materialize_range(meta)
-        t0 = time.perf_counter()
-        store.materialize(start_date=start, end_date=end)
-        mat_s = time.perf_counter() - t0
+        try:
+            return measure_online(a, Path(a.data).resolve(), Path(tmp) / "repo", online)
+        finally:
+            online.drop()
 
-        # Keys that really have feature rows (hence are in the online store).
-        drivers = pc.unique(
-            pq.read_table(data_dir / "driver_stats.parquet", columns=["driver_id"])["driver_id"]
-        ).to_pylist()
-        customers = pc.unique(
-            pq.read_table(data_dir / "customer_stats.parquet", columns=["customer_id"])[
-                "customer_id"
-            ]
-        ).to_pylist()
-        rng = random.Random(a.seed)
-        single_refs = feature_refs("driver")
-        both_refs = feature_refs("both")
 
-        def single_rows() -> list[dict[str, int]]:
-            return [{"driver_id": rng.choice(drivers)}]
+def measure_online(
+    a: argparse.Namespace, data_dir: Path, repo: Path, online: Online
+) -> dict[str, Any]:
+    """Materialize into a fresh repo's online store, then time the SDK's online reads."""
+    warmup = 200
+    store = build_repo(repo, data_dir, online)
+    start, end = materialize_range(load_meta(data_dir))
+    t0 = time.perf_counter()
+    store.materialize(start_date=start, end_date=end)
+    mat_s = time.perf_counter() - t0
 
-        def batch_rows() -> list[dict[str, int]]:
-            return [
-                {"driver_id": rng.choice(drivers), "customer_id": rng.choice(customers)}
-                for _ in range(a.batch)
-            ]
+    # Keys that really have feature rows (hence are in the online store).
+    drivers = pc.unique(
+        pq.read_table(data_dir / "driver_stats.parquet", columns=["driver_id"])["driver_id"]
+    ).to_pylist()
+    customers = pc.unique(
+        pq.read_table(data_dir / "customer_stats.parquet", columns=["customer_id"])["customer_id"]
+    ).to_pylist()
+    rng = random.Random(a.seed)
+    single_refs = feature_refs("driver")
+    both_refs = feature_refs("both")
 
-        def measure(refs: list[str], make_rows: Any) -> tuple[list[float], int]:
-            # Entity rows are built before the clock starts; only the Feast call is timed.
-            samples: list[float] = []
-            nulls = 0
-            for i in range(warmup + a.calls):
-                rows = make_rows()
-                t = time.perf_counter()
-                resp = store.get_online_features(features=refs, entity_rows=rows).to_dict()
-                dt = time.perf_counter() - t
-                if i >= warmup:
-                    samples.append(dt)
-                    nulls += sum(
-                        v is None
-                        for k, col in resp.items()
-                        if k not in ("driver_id", "customer_id")
-                        for v in col
-                    )
-            return samples, nulls
+    def single_rows() -> list[dict[str, int]]:
+        return [{"driver_id": rng.choice(drivers)}]
 
-        busy_before = wait_for_quiet(a.quiet_wait)
-        single, single_nulls = measure(single_refs, single_rows)
-        batch, batch_nulls = measure(both_refs, batch_rows)
-        peak_during_calls = peak_rss_mb()
-        online_check = check_online(store, data_dir, rng.sample(drivers, 200))
+    def batch_rows() -> list[dict[str, int]]:
+        return [
+            {"driver_id": rng.choice(drivers), "customer_id": rng.choice(customers)}
+            for _ in range(a.batch)
+        ]
+
+    def measure(refs: list[str], make_rows: Any) -> tuple[list[float], int]:
+        # Entity rows are built before the clock starts; only the Feast call is timed.
+        samples: list[float] = []
+        nulls = 0
+        for i in range(warmup + a.calls):
+            rows = make_rows()
+            t = time.perf_counter()
+            resp = store.get_online_features(features=refs, entity_rows=rows).to_dict()
+            dt = time.perf_counter() - t
+            if i >= warmup:
+                samples.append(dt)
+                nulls += sum(
+                    v is None
+                    for k, col in resp.items()
+                    if k not in ("driver_id", "customer_id")
+                    for v in col
+                )
+        return samples, nulls
+
+    busy_before = wait_for_quiet(a.quiet_wait)
+    single, single_nulls = measure(single_refs, single_rows)
+    batch, batch_nulls = measure(both_refs, batch_rows)
+    peak_during_calls = peak_rss_mb()
+    online_check = check_online(store, data_dir, rng.sample(drivers, 200))
     return {
         "tool": "feast",
         "op": "online",
+        "online_store": online.kind,
         "calls": a.calls,
         "warmup": warmup,
         "seed": a.seed,
@@ -575,10 +676,19 @@ def cmd_worker(a: argparse.Namespace) -> dict[str, Any]:
     repo, data = Path(a.repo), Path(a.data)
     if a.kind == "historical":
         return worker_historical(repo, data, a.views, a.out)
-    return worker_materialize(repo, data)
+    return worker_materialize(repo, data, Online.fresh(a.online_store, a.redis))
 
 
 # --------------------------------------------------------------------------- CLI
+
+
+def add_online_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--online-store", choices=["sqlite", "redis"], default="sqlite")
+    p.add_argument(
+        "--redis",
+        default=REDIS,
+        help=f"Feast connection_string of the Redis server (default {REDIS!r})",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -600,9 +710,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(fn=cmd_historical)
 
-    p = sub.add_parser("materialize", help="time materialize() of both views into SQLite")
+    p = sub.add_parser("materialize", help="time materialize() of both views (SQLite or Redis)")
     p.add_argument("--data", required=True)
     p.add_argument("--runs", type=int, default=3)
+    add_online_store(p)
     p.add_argument(
         "--quiet-wait",
         type=float,
@@ -616,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--batch", type=int, default=100, help="entities per batched call")
     p.add_argument("--seed", type=int, default=7)
+    add_online_store(p)
     p.add_argument(
         "--quiet-wait",
         type=float,
@@ -636,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--views", choices=["driver", "both"], default="driver")
     p.add_argument("--out")
+    add_online_store(p)
     p.set_defaults(fn=cmd_worker)
 
     a = ap.parse_args(argv)

@@ -16,7 +16,6 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     FEAST_PY,
+    VIEWS,
     ensure_data,
     ensure_feast,
+    make_store,
     median_of,
     peak_rss_mib,
     report,
@@ -33,14 +34,6 @@ from common import (
     table,
 )
 
-VIEWS = {
-    "driver_stats": ("driver_id", ["conv_rate", "acc_rate", "avg_daily_trips"], timedelta(days=1)),
-    "customer_stats": (
-        "customer_id",
-        ["avg_rating", "lifetime_trips", "avg_spend"],
-        timedelta(hours=12),
-    ),
-}
 VIEW_SETS = {"one view": ["driver_stats"], "two views": ["driver_stats", "customer_stats"]}
 
 
@@ -50,45 +43,9 @@ VIEW_SETS = {"one view": ["driver_stats"], "two views": ["driver_stats", "custom
 def case_pitstore(
     data: Path, views: list[str], out: Path, entities: str, memory: str | None
 ) -> None:
-    from pitstore import (
-        Entity,
-        FeatureStore,
-        FeatureView,
-        Field,
-        Float32,
-        Float64,
-        Int64,
-        ParquetSource,
-    )
-    from pitstore.config import parse_config
-
-    types = {
-        "conv_rate": Float32,
-        "acc_rate": Float32,
-        "avg_daily_trips": Int64,
-        "avg_rating": Float32,
-        "lifetime_trips": Int64,
-        "avg_spend": Float64,
-    }
     repo = Path(tempfile.mkdtemp(prefix="pitbench"))
-    config: dict[str, Any] = {"project": "bench"}
-    if memory:
-        config["offline_engine"] = {"memory_limit": memory, "temp_directory": str(repo / "spill")}
-    store = FeatureStore(repo, parse_config(config))
-    objects: list[Any] = []
-    for name, (key, features, ttl) in VIEWS.items():
-        entity = Entity(key.removesuffix("_id"), join_keys=[key])
-        objects += [
-            entity,
-            FeatureView(
-                name,
-                [entity],
-                [Field(f, types[f]) for f in features],
-                ParquetSource(str(data / f"{name}.parquet"), created_timestamp_field="created"),
-                ttl=ttl,
-            ),
-        ]
-    store.apply(objects)
+    engine = {"memory_limit": memory, "temp_directory": str(repo / "spill")} if memory else None
+    store = make_store(data, repo, offline_engine=engine, registry_refresh_seconds=5.0)
     refs = [f"{v}:{f}" for v in views for f in VIEWS[v][1]]
     began = time.perf_counter()
     job = store.get_historical_features(str(data / entities), refs)

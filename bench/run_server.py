@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark: the HTTP feature server, ``pitstore serve`` vs ``feast serve`` (Feast 0.67).
 
-    .venv/bin/python bench/run_server.py [--preset small] [--workers 1] [--calls 2000]
-        [--seconds 8] [--no-feast] [--out FILE.md]
+    .venv/bin/python bench/run_server.py [--preset small] [--store sqlite|redis] [--workers 1]
+        [--calls 2000] [--seconds 8] [--no-feast] [--out FILE.md]
 
-Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their SQLite
-online stores, on loopback only, with the same number of worker processes. Measured per server:
+Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their online
+stores (``--store``: each its own SQLite file, or both the same Redis server, database 14, under
+a fresh key prefix / Feast project that is deleted afterwards), on loopback only, with the same
+number of worker processes. Measured per server:
 
 1. start-up: from spawning the process to the first 200 from /health;
 2. sequential latency (p50/p99), one keep-alive connection from this process (stdlib
@@ -44,7 +46,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import FEAST_PY, ensure_data, ensure_feast, table
+from common import (
+    FEAST_PY,
+    REDIS_URL,
+    drop_online_data,
+    ensure_data,
+    ensure_feast,
+    load_averages,
+    online_config,
+    redis_unlink,
+    table,
+    unique_name,
+)
 
 BENCH = Path(__file__).resolve().parent
 PITSTORE = Path(sys.executable).parent / "pitstore"
@@ -74,8 +87,8 @@ FEAST_SETUP = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {bench!r})
-from feast_baseline import build_repo, load_meta, materialize_range
-store = build_repo(Path({repo!r}), Path({data!r}))
+from feast_baseline import Online, build_repo, load_meta, materialize_range
+store = build_repo(Path({repo!r}), Path({data!r}), Online({kind!r}, project={project!r}))
 start, end = materialize_range(load_meta(Path({data!r})))
 store.materialize(start_date=start, end_date=end)
 """
@@ -84,21 +97,26 @@ store.materialize(start_date=start, end_date=end)
 # --- set-up -------------------------------------------------------------------------------
 
 
-def pitstore_repo(data: Path, repo: Path) -> None:
+def pitstore_repo(data: Path, repo: Path, kind: str, name: str) -> None:
     from pitstore import FeatureStore
     from pitstore.store.materialize import BEGINNING
     from pitstore.timeutil import utcnow
 
     repo.mkdir(parents=True)
-    (repo / "pitstore.yaml").write_text("project: bench\n")
+    config: dict[str, Any] = {"project": "bench"}
+    if online := online_config(kind, name):
+        config["online_store"] = online
+    (repo / "pitstore.yaml").write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
     (repo / "features.py").write_text(FEATURES_PY.format(data=data))
     with FeatureStore(repo) as store:
         store.apply()
         store.materialize(BEGINNING, utcnow())
 
 
-def feast_repo(data: Path, repo: Path) -> None:
-    script = FEAST_SETUP.format(bench=str(BENCH), repo=str(repo), data=str(data))
+def feast_repo(data: Path, repo: Path, kind: str, project: str) -> None:
+    script = FEAST_SETUP.format(
+        bench=str(BENCH), repo=str(repo), data=str(data), kind=kind, project=project
+    )
     subprocess.run([str(FEAST_PY), "-c", script], check=True, capture_output=True)
 
 
@@ -287,6 +305,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=8)
@@ -294,41 +313,41 @@ def main() -> None:
     parser.add_argument("--no-pitstore", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args()
+    args.load_before = load_averages()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
     data = ensure_data(args.preset)
     meta = json.loads((data / "meta.json").read_text())
     work = Path(tempfile.mkdtemp(prefix="pitbench-server-"))
     results = []
-    if not args.no_pitstore:
-        pit = work / "pitstore"
-        pitstore_repo(data, pit)
-        port = free_port()
-        command = [str(PITSTORE), "serve", "--repo", str(pit), "--port", str(port)]
-        command += ["--workers", str(args.workers)]
-        results.append(measure("pitstore", command, port, pit, meta, args))
-    if not args.no_feast and ensure_feast():
-        fr = work / "feast"
-        feast_repo(data, fr)
-        port = free_port()
-        command = [
-            str(FEAST),
-            "-c",
-            str(fr),
-            "serve",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--max-requests",
-            "0",
-        ]
-        results.append(measure("feast 0.67", command, port, fr, meta, args))
-    shutil.rmtree(work, ignore_errors=True)
+    name = unique_name("pitbench")  # pitstore's key prefix, Feast's project (Redis)
+    try:
+        if not args.no_pitstore:
+            results.append(run_pitstore(data, work / "pitstore", name, meta, args))
+        if not args.no_feast and ensure_feast():
+            results.append(run_feast(data, work / "feast", name, meta, args))
+    finally:
+        drop_online_data(args.store, name)
+        if args.store == "redis":
+            redis_unlink(REDIS_URL, b"*" + name.encode())  # Feast's keys end with the project
+        shutil.rmtree(work, ignore_errors=True)
     report(results, args)
+
+
+def run_pitstore(data: Path, repo: Path, name: str, meta: dict[str, Any], args: Any) -> Any:
+    pitstore_repo(data, repo, args.store, name)
+    port = free_port()
+    command = [str(PITSTORE), "serve", "--repo", str(repo), "--port", str(port)]
+    command += ["--workers", str(args.workers)]
+    return measure("pitstore", command, port, repo, meta, args)
+
+
+def run_feast(data: Path, repo: Path, name: str, meta: dict[str, Any], args: Any) -> Any:
+    feast_repo(data, repo, args.store, name)
+    port = free_port()
+    command = [str(FEAST), "-c", str(repo), "serve", "-h", "127.0.0.1", "-p", str(port)]
+    command += ["--workers", str(args.workers), "--no-access-log", "--max-requests", "0"]
+    return measure("feast 0.67", command, port, repo, meta, args)
 
 
 def report(results: list[dict[str, Any]], args: Any) -> None:
@@ -351,9 +370,10 @@ def report(results: list[dict[str, Any]], args: Any) -> None:
         rows.append([f"status for {case}", *(r["bad"][case] for r in results)])
     rows.append(["share PRESENT (100x6)", *(f"{r['seq_100x6'][2]:.0%}" for r in results)])
     text = (
-        f"Feature server, preset {args.preset}, {args.workers} worker(s) each, SQLite online "
-        f"store, loopback; wrk -t1, {args.seconds} s per load level; {os.cpu_count()} shared "
-        f"cores (load average before: {os.getloadavg()[0]:.2f})\n\n" + table(headers, rows)
+        f"Feature server, preset {args.preset}, {args.workers} worker(s) each, {args.store} "
+        f"online store, loopback; wrk -t1, {args.seconds} s per load level; {os.cpu_count()} "
+        f"shared cores (load averages 1/5/15 min: before {args.load_before}, after "
+        f"{load_averages()})\n\n" + table(headers, rows)
     )
     print("\n" + text)
     if args.out:
