@@ -503,3 +503,17 @@ def test_registry_refreshed_in_background(tmp_path: Path) -> None:
     finally:
         c.close()
         c.app.shutdown()
+
+
+def test_reads_offloaded_to_threads_give_the_same_answer(repo: Path, client: Client) -> None:
+    body = {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001, 9]}}
+    threaded = start(repo, {"offload_reads": True})
+    try:
+        assert threaded.app.state.offload_reads and not client.app.state.offload_reads
+        inline = client.post("/get-online-features", json=body)
+        offloaded = threaded.post("/get-online-features", json=body)
+        assert inline.status_code == offloaded.status_code == 200
+        assert inline.json() == offloaded.json()
+    finally:
+        threaded.close()
+        threaded.app.shutdown()

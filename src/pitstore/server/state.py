@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from pitstore.config.models import SqliteOnlineConfig
 from pitstore.online.base import ViewRead
 from pitstore.store import FeatureStore
 
@@ -39,9 +38,10 @@ class ServerState:
         self.config = self.store.config
         self.settings = self.config.server
         self.project = self.config.project
-        # SQLite reads take microseconds and never wait for writers (WAL): a thread hop would
-        # cost more than the read. Network stores are read in a thread so the loop never waits.
-        self.offload_reads = not isinstance(self.config.online_store, SqliteOnlineConfig)
+        # Reads take microseconds (SQLite) to ~0.1 ms (Redis, Postgres) and fail fast, so they
+        # run on the event loop: on Redis a thread hop per read cost a third of the throughput
+        # (4.0k vs 5.4k req/s at 8 connections). `server.offload_reads` turns threads on.
+        self.offload_reads = self.settings.offload_reads
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refreshed_at: float | None = None
