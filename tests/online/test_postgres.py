@@ -15,7 +15,15 @@ import pytest
 from pitstore.errors import ConfigError, PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.online.base import ViewRead
 from pitstore.online.postgres import PostgresOnlineStore
-from pitstore.testing.online_values import key, make_batch, read_view
+from pitstore.online.postgres import store as store_module
+from pitstore.testing.online_values import (
+    FEATURE_TYPES,
+    assert_same_values,
+    key,
+    make_batch,
+    read_view,
+    samples,
+)
 from services import postgres_url
 
 
@@ -284,3 +292,129 @@ def test_a_stale_cached_type_is_not_an_error(schema: tuple[str, str]) -> None:
         # second still caches x as int64; the catalog says string now
         second.write("v", make_batch([key(2)], [1], None, {"x": ("string", ["t"])}))
         assert read_view(first, "v", ["x"], [key(1), key(2)]).columns == [["s", "t"]]
+
+
+# --- small batches (bound arrays) and large ones (COPY) ---------------------------------------
+
+
+class _BothPaths:
+    """Two stores in two schemas: every write goes to one by bound arrays, to the other by COPY."""
+
+    def __init__(self, small: PostgresOnlineStore, copy: PostgresOnlineStore) -> None:
+        self.small, self.copy = small, copy
+
+    def write(self, view: str, batch: Any) -> int:
+        with pytest.MonkeyPatch.context() as patch:
+
+            def no_copy(*args: Any) -> None:
+                raise AssertionError("a small batch was copied")
+
+            patch.setattr(PostgresOnlineStore, "_copy", staticmethod(no_copy))
+            applied = self.small.write(view, batch)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store_module, "_SMALL_BATCH_ROWS", 0)
+            patch.setattr(store_module, "_SMALL_ARRAY_BATCH_ROWS", 0)
+            assert self.copy.write(view, batch) == applied
+        return applied
+
+    def same_rows(self, view: str, features: list[str], keys: list[bytes]) -> None:
+        small = read_view(self.small, view, features, keys)
+        copy = read_view(self.copy, view, features, keys)
+        assert small.event_ts == copy.event_ts
+        for feature, got, want in zip(features, small.columns, copy.columns, strict=True):
+            assert_same_values(got, want, feature)
+
+
+@pytest.fixture
+def both() -> Iterator[_BothPaths]:
+    with (
+        fresh_schema() as (url, first),
+        fresh_schema() as (_, second),
+        _opened(url, first) as small,
+        _opened(url, second) as copy,
+    ):
+        yield _BothPaths(small, copy)
+
+
+def _name(type_name: str) -> str:
+    return "f_" + "".join(c if c.isalnum() else "_" for c in type_name)
+
+
+def _every_type(rows: int, shift: int = 0) -> dict[str, tuple[str, list[Any]]]:
+    """Every feature type, its samples cycled over ``rows`` rows (starting at ``shift``)."""
+    features = {}
+    for type_name in FEATURE_TYPES:
+        values = samples(type_name)
+        features[_name(type_name)] = (
+            type_name,
+            [values[(i + shift) % len(values)] for i in range(rows)],
+        )
+    return features
+
+
+def test_small_and_copy_writes_agree(both: _BothPaths) -> None:
+    names = [_name(t) for t in FEATURE_TYPES]
+    keys = [key(i) for i in range(12)]
+    # every type, null created
+    assert both.write("v", make_batch(keys[:10], [10] * 10, None, _every_type(10))) == 10
+    both.same_rows("v", names, keys)
+    # repeated keys in one batch (kept, skipped, older than stored), null and set created
+    repeated = [0, 0, 0, 1, 1, 2, 2, 3, 10, 10]
+    ts = [11, 9, 12, 5, 10, 10, 10, 9, 1, 1]
+    created = [None, 1, None, 7, None, 2, 1, None, 3, None]
+    batch = make_batch([keys[i] for i in repeated], ts, created, _every_type(10, shift=3))
+    assert both.write("v", batch) == 5  # 0: 11 and 12; 1: ts 10, null created; 2: 2; 10: 3
+    both.same_rows("v", names, keys)
+    # only older rows: nothing applied
+    assert both.write("v", make_batch(keys[:3], [1] * 3, None, _every_type(3))) == 0
+    # a subset of the features, a new one (a column), a widened one
+    subset = {"f_int32": ("int64", [2**40, None]), "new": ("array<string>", [["a"], None])}
+    assert both.write("v", make_batch(keys[4:6], [20, 20], [1, None], subset)) == 2
+    both.same_rows("v", [*names, "new"], keys)
+
+
+def test_small_writes_with_repeats_and_ties_agree(both: _BothPaths) -> None:
+    keys = [key(i) for i in range(4)]
+    for ts, created in [(5, None), (5, 1), (5, None), (4, 9), (6, None), (6, 0), (6, 0)]:
+        rows = [0, 1, 1, 2, 2, 2]
+        features = {"x": ("int64", [ts * 10 + j for j in range(len(rows))])}
+        batch = make_batch([keys[i] for i in rows], [ts] * len(rows), [created] * 6, features)
+        both.write("v", batch)
+        both.same_rows("v", ["x"], keys)
+
+
+@pytest.mark.parametrize(
+    ("limit", "dtype"),
+    [("_SMALL_BATCH_ROWS", "int64"), ("_SMALL_ARRAY_BATCH_ROWS", "array<int64>")],
+)
+def test_a_batch_over_the_threshold_is_copied(
+    store: PostgresOnlineStore, limit: str, dtype: str
+) -> None:
+    n = getattr(store_module, limit) + 1
+    copied = []
+    real = PostgresOnlineStore._copy
+
+    def spy(*args: Any) -> None:
+        copied.append(True)
+        real(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PostgresOnlineStore, "_copy", staticmethod(spy))
+        keys = [key(i) for i in range(n)]
+        value = 1 if dtype == "int64" else [1]
+        assert store.write("v", make_batch(keys, [1] * n, None, {"x": (dtype, [value] * n)})) == n
+        assert store.write("v", make_batch(keys[:-1], [2] * (n - 1), None)) == n - 1
+    assert copied == [True]
+    assert read_view(store, "v", ["x"], keys[-2:]).columns == [[None, value]]
+
+
+def test_a_small_write_on_a_dropped_table_runs_again(schema: tuple[str, str]) -> None:
+    url, name = schema
+    with _opened(url, name) as first, _opened(url, name) as second:
+        first.write("v", make_batch([key(1)], [1], None, {"x": ("int64", [1])}))
+        second.write("v", make_batch([key(2)], [1], None, {"x": ("int64", [2])}))
+        first.delete_view("v")
+        first.write("v", make_batch([key(1)], [1], None, {"x": ("int64", [3])}))
+        # second sends its upsert ahead into the dropped table, then starts again
+        assert second.write("v", make_batch([key(2)], [1], None, {"x": ("int64", [4])})) == 1
+        assert read_view(first, "v", ["x"], [key(1), key(2)]).columns == [[3, 4]]

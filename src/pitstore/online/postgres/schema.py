@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.errors import ConfigError
 from pitstore.names import is_valid_name, validate_name
@@ -276,6 +276,93 @@ def copy_sql(names: Sequence[str], with_last: bool) -> Composed:
     )
 
 
+def _batch_columns(
+    columns: Sequence[tuple[str, str]], with_last: bool
+) -> tuple[list[str], list[str]]:
+    """The names and types of the batch's columns, features ``(name, type)`` in ``columns``."""
+    names = [KEY_COLUMN, TS_COLUMN, CREATED_COLUMN, *(name for name, _ in columns)]
+    kinds = ["bytea", "bigint", "bigint", *(kind for _, kind in columns)]
+    if with_last:
+        names.append(LAST_COLUMN)
+        kinds.append("boolean")
+    return names, kinds
+
+
+def batch_unnest_sql(columns: Sequence[tuple[str, str]], with_last: bool) -> Composed:
+    """A common table expression standing in for the batch table, its rows bound as arrays.
+
+    ``"__pitstore_batch"(<columns of the batch table>) AS (SELECT ... FROM unnest(...))``: one
+    array parameter per column of :func:`batch_table_sql`, named ``c0``, ``c1``... in order
+    (:func:`batch_arrays` builds them). An array column cannot be unnested (PostgreSQL has
+    no arrays of arrays): its values come flattened in parameter ``e<i>``, with the bounds of
+    each row's value in ``s<i>`` and ``t<i>``, read as the slice ``e<i>[s:t]`` (null bounds:
+    a null value; ``t = s - 1``: an empty one). Put first in the ``WITH`` of :func:`upsert_sql`
+    or :func:`upsert_last_sql`, it shadows the (absent) batch table: a small batch is upserted
+    by the same statement as a COPYed one, in one round trip, without a temporary table. The
+    text does not depend on the number of rows, so the statement can be prepared.
+    ``columns`` and ``with_last`` are as for :func:`batch_table_sql`.
+    """
+    from psycopg import sql
+
+    names, kinds = _batch_columns(columns, with_last)
+    picked: list[Composable] = []
+    arrays: list[Composable] = []
+    unnested: list[str] = []
+
+    def param(name: str, kind: str) -> None:
+        arrays.append(sql.SQL("{}::{}[]").format(sql.Placeholder(name), _type(kind)))
+        unnested.append(name)
+
+    for i, kind in enumerate(kinds):
+        if kind.endswith("[]"):
+            start, end = f"s{i}", f"t{i}"  # unnest flattens 2-D arrays: one array per bound
+            picked.append(
+                sql.SQL("({}::{})[{}:{}]").format(
+                    sql.Placeholder(f"e{i}"),
+                    _type(kind),
+                    sql.Identifier(start),
+                    sql.Identifier(end),
+                )
+            )
+            param(start, "integer")
+            param(end, "integer")
+        else:
+            picked.append(sql.Identifier(f"c{i}"))
+            param(f"c{i}", kind)
+    return sql.SQL("{} ({}) AS (SELECT {} FROM unnest({}) AS u ({}))").format(
+        sql.Identifier(BATCH_TABLE),
+        sql.SQL(", ").join(ident(name) for name in names),
+        sql.SQL(", ").join(picked),
+        sql.SQL(", ").join(arrays),
+        sql.SQL(", ").join(sql.Identifier(name) for name in unnested),
+    )
+
+
+def batch_arrays(
+    rows: Sequence[Sequence[Any]], columns: Sequence[tuple[str, str]], with_last: bool
+) -> dict[str, list[Any]]:
+    """The parameters of :func:`batch_unnest_sql` for ``rows`` (as given to the COPY)."""
+    _, kinds = _batch_columns(columns, with_last)
+    params: dict[str, list[Any]] = {}
+    for i, (kind, values) in enumerate(zip(kinds, zip(*rows, strict=True), strict=True)):
+        if not kind.endswith("[]"):
+            params[f"c{i}"] = list(values)
+            continue
+        flat: list[Any] = []
+        starts: list[int | None] = []
+        ends: list[int | None] = []
+        for value in values:
+            if value is None:
+                starts.append(None)
+                ends.append(None)
+            else:
+                starts.append(len(flat) + 1)  # PostgreSQL arrays start at 1
+                flat += value
+                ends.append(len(flat))  # an empty value: end = start - 1, an empty slice
+        params[f"e{i}"], params[f"s{i}"], params[f"t{i}"] = flat, starts, ends
+    return params
+
+
 def _pair(alias: str) -> Composed:
     """``(alias.ts, coalesce(alias.created, min))``: row values compare ts first."""
     from psycopg import sql
@@ -315,15 +402,33 @@ def _insert(
     )
 
 
-def upsert_sql(schema: str, table: str, names: Sequence[str], cleared: Iterable[str]) -> Composed:
-    """Upsert a batch of distinct keys; the row count is the number of rows applied."""
-    return _insert(schema, table, names, cleared, only_last=False)
+def upsert_sql(
+    schema: str,
+    table: str,
+    names: Sequence[str],
+    cleared: Iterable[str],
+    values: Composable | None = None,
+) -> Composed:
+    """Upsert a batch of distinct keys; the row count is the number of rows applied.
+
+    The batch is the batch table, or ``values`` (:func:`batch_unnest_sql`) when given.
+    """
+    from psycopg import sql
+
+    insert = _insert(schema, table, names, cleared, only_last=False)
+    return insert if values is None else sql.SQL("WITH {} {}").format(values, insert)
 
 
 def upsert_last_sql(
-    schema: str, table: str, names: Sequence[str], cleared: Iterable[str]
+    schema: str,
+    table: str,
+    names: Sequence[str],
+    cleared: Iterable[str],
+    values: Composable | None = None,
 ) -> Composed:
     """Upsert a batch holding several rows of some keys; returns one row: the rows applied.
+
+    The batch is the batch table, or ``values`` (:func:`batch_unnest_sql`) when given.
 
     The batch table holds, per key, the rows that would be applied one after the other if the
     key's stored pair were lowest (each not older than the ones before), the last of them
@@ -334,13 +439,14 @@ def upsert_last_sql(
     from psycopg import sql
 
     return sql.SQL(
-        "WITH prior AS (SELECT p.{key}, p.{ts}, p.{c} FROM {target} p WHERE p.{key} IN "
+        "WITH {values}prior AS (SELECT p.{key}, p.{ts}, p.{c} FROM {target} p WHERE p.{key} IN "
         "(SELECT {key} FROM {batch} WHERE NOT {last})), "
         "up AS ({insert} RETURNING t.{key}) "
         "SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM {batch} b "
         "JOIN up ON up.{key} = b.{key} LEFT JOIN prior ON prior.{key} = b.{key} "
         "WHERE NOT b.{last} AND (prior.{key} IS NULL OR {new} >= {old}))"
     ).format(
+        values=sql.SQL("") if values is None else sql.SQL("{}, ").format(values),
         key=ident(KEY_COLUMN),
         ts=ident(TS_COLUMN),
         c=ident(CREATED_COLUMN),
