@@ -266,3 +266,20 @@ class UiProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+#: The nodes of the demo repo's lineage graph (as ``kind:name``), for page and browser tests.
+DEMO_LINEAGE_NODES = {
+    "entity:driver",
+    "entity:customer",
+    "source:driver_stats",
+    "source:customer_stats",
+    "source:driver_events",
+    "request:trip",
+    "feature_view:driver_stats",
+    "feature_view:customer_stats",
+    "feature_view:driver_trips_weekly",
+    "on_demand_feature_view:conv_per_km",
+    "feature_service:driver_activity",
+    "feature_service:trip_pricing",
+}

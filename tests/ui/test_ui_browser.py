@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ui.helpers import ADMIN, UiProcess, make_repo
+from ui.helpers import ADMIN, DEMO_LINEAGE_NODES, UiProcess, make_repo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -175,20 +175,7 @@ def test_view_page_shows_schema_and_history(page: Page, server: UiProcess) -> No
 def test_lineage_graph_is_drawn_and_navigates(page: Page, server: UiProcess) -> None:
     page.goto(server.url + "/lineage")
     nodes = page.eval_on_selector_all("svg.lineage a.node", "els => els.map(e => e.dataset.node)")
-    assert set(nodes) == {
-        "entity:driver",
-        "entity:customer",
-        "source:driver_stats",
-        "source:customer_stats",
-        "source:driver_events",
-        "request:trip",
-        "feature_view:driver_stats",
-        "feature_view:customer_stats",
-        "feature_view:driver_trips_weekly",
-        "on_demand_feature_view:conv_per_km",
-        "feature_service:driver_activity",
-        "feature_service:trip_pricing",
-    }
+    assert set(nodes) == DEMO_LINEAGE_NODES
     assert page.locator("svg.lineage path.edge").count() == 12
     # Laid out for real: every box is drawn with a size, and no two boxes overlap.
     boxes: list[dict[str, Any]] = [

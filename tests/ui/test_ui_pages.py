@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ui.helpers import Client, UiProcess, check_accessible, read_page
+from ui.helpers import DEMO_LINEAGE_NODES, Client, UiProcess, check_accessible, read_page
 
 PAGES = {
     "/ui": "Overview",
@@ -176,20 +176,7 @@ def test_feature_history_lists_only_its_changes(client: Client) -> None:
 def test_lineage_page_draws_every_node_as_a_link(client: Client) -> None:
     html = client.get("/ui/lineage").text
     nodes = set(re.findall(r'data-node="([^"]+)"', html))
-    assert nodes == {
-        "entity:driver",
-        "entity:customer",
-        "source:driver_stats",
-        "source:customer_stats",
-        "source:driver_events",
-        "request:trip",
-        "feature_view:driver_stats",
-        "feature_view:customer_stats",
-        "feature_view:driver_trips_weekly",
-        "on_demand_feature_view:conv_per_km",
-        "feature_service:driver_activity",
-        "feature_service:trip_pricing",
-    }
+    assert nodes == DEMO_LINEAGE_NODES
     edges = set(re.findall(r'data-from="([^"]+)" data-to="([^"]+)"', html))
     assert ("feature_view:driver_stats", "on_demand_feature_view:conv_per_km") in edges
     assert ("on_demand_feature_view:conv_per_km", "feature_service:trip_pricing") in edges
