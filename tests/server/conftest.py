@@ -67,6 +67,15 @@ class Client:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
+    def post_together(self, path: str, bodies: list[Any]) -> list[httpx.Response]:
+        """POST every JSON body at once (one task each, started in the same loop turn)."""
+
+        async def all_of() -> list[httpx.Response]:
+            posts = (self._client.post(path, json=body) for body in bodies)
+            return list(await asyncio.gather(*posts))
+
+        return self._loop.run_until_complete(all_of())
+
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())
         self._loop.close()

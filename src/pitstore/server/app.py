@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.server import handlers
 from pitstore.server.auth import ANONYMOUS, Authenticator, Principal
+from pitstore.server.batch import ReadBatcher
 from pitstore.server.errors import ApiError, from_exception, too_large
 from pitstore.server.handlers import Context, Handler
 from pitstore.server.http import Request, Response
@@ -67,7 +68,12 @@ class PitstoreApp:
         self.settings = state.settings
         self.auth = Authenticator(list(self.settings.auth.tokens), state.project)
         self.metrics = Metrics(state.refresh_age, state.revision)
-        self.context = Context(state, self.metrics)
+        reads = ReadBatcher(
+            lambda: state.store.online_reads,
+            state.offload_reads,
+            lambda seconds: self.metrics.store("read", seconds),
+        )
+        self.context = Context(state, self.metrics, reads)
         self._cors = frozenset(self.settings.cors_origins)
         self._started = False
         self._ui: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None

@@ -10,6 +10,7 @@ from typing import Any
 
 from pitstore.server import catalog, codec
 from pitstore.server.auth import Principal, forbid
+from pitstore.server.batch import ReadBatcher
 from pitstore.server.errors import ApiError
 from pitstore.server.http import Request, Response, json_response
 from pitstore.server.metrics import CONTENT_TYPE, Metrics
@@ -22,10 +23,11 @@ Handler = Callable[["Context", Request], Awaitable[Response]]
 
 @dataclass(slots=True)
 class Context:
-    """What handlers share: the state and the metrics."""
+    """What handlers share: the state, the metrics and the online read batcher."""
 
     state: ServerState
     metrics: Metrics
+    reads: ReadBatcher
 
 
 # --- online reads ---------------------------------------------------------------------------
@@ -51,21 +53,15 @@ async def _read(ctx: Context, principal: Principal, parsed: OnlineRequest) -> An
     allowed = principal.feature_services
     if allowed is not None and parsed.feature_service not in allowed:
         raise forbid(principal, f"read features outside its feature services {sorted(allowed)}")
-    store = ctx.state.store
-
-    def read() -> Any:
-        return store.get_online_features(
-            parsed.features,
-            parsed.entities,
-            feature_service=parsed.feature_service,
-            full_feature_names=parsed.full_feature_names,
-        )
-
     began = time.perf_counter()
-    response = await asyncio.to_thread(read) if ctx.state.offload_reads else read()
-    seconds = time.perf_counter() - began
-    ctx.metrics.store("read", seconds)
-    ctx.metrics.online(parsed.feature_service, seconds)
+    prepared = ctx.state.store.online_reads.prepare(
+        parsed.features,
+        parsed.entities,
+        parsed.feature_service,
+        parsed.full_feature_names,
+    )
+    response = await ctx.reads.read(prepared)
+    ctx.metrics.online(parsed.feature_service, time.perf_counter() - began)
     return response
 
 

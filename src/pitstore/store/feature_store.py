@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pitstore.registry.base import Registry
     from pitstore.store.doctor import CheckResult
     from pitstore.store.materialize import MaterializeReport, Progress
-    from pitstore.store.online import OnlineResponse
+    from pitstore.store.online import OnlineResponse, OnlineService
     from pitstore.store.push import Rows
     from pitstore.store.push_source import Origin, PushReport
     from pitstore.store.retrieval import HistoricalJob
@@ -63,7 +63,7 @@ class FeatureStore:
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
         self._catalog: Catalog | None = None
-        self._online_service: Any = None
+        self._online_service: OnlineService | None = None
         # On-demand functions by code hash: from objects applied in this process, or loaded
         # from the repo's files; never from the registry (it keeps only their source text).
         self._functions: dict[str, Callable[..., Any]] = {}
@@ -285,15 +285,20 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """The latest feature values of the given entities, with TTL applied at ``now``."""
+        response: OnlineResponse = self.online_reads.read(
+            features, entity_rows, feature_service, full_feature_names, now
+        )
+        return response
+
+    @property
+    def online_reads(self) -> OnlineService:
+        """The online read service (cached read plans; prepare/fetch/finish for batching)."""
         service = self._online_service
         if service is None:  # the import runs once, not on every read (the hot path)
             from pitstore.store.online import OnlineService
 
             service = self._online_service = OnlineService(self)
-        response: OnlineResponse = service.read(
-            features, entity_rows, feature_service, full_feature_names, now
-        )
-        return response
+        return service
 
     # -- push -----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.definitions import FeatureService, FeatureView
 from pitstore.errors import SchemaError
-from pitstore.online.base import ViewRead
+from pitstore.online.base import ViewRead, ViewRows
 from pitstore.online.keys import KeyEncoder
 from pitstore.store.aggregates import (
     EVENT_CREATED,
@@ -123,6 +123,17 @@ class OnlineResponse:
         return frame
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedRead:
+    """An online read checked and encoded, waiting for its store rows."""
+
+    plan: _ReadPlan
+    columns: dict[str, Sequence[Any]]
+    count: int
+    now_micros: int
+    reads: list[ViewRead]
+
+
 class OnlineService:
     """Serves :meth:`FeatureStore.get_online_features` with cached read plans."""
 
@@ -138,19 +149,59 @@ class OnlineService:
         full_feature_names: bool,
         now: datetime | None,
     ) -> OnlineResponse:
+        prepared = self.prepare(features, entity_rows, feature_service, full_feature_names, now)
+        return self.finish(prepared, self._store.online.read(prepared.reads))
+
+    # A read in three steps, so that a server can read the store once for many requests:
+    # prepare each (all request errors surface here), fetch them together, finish each.
+
+    def prepare(
+        self,
+        features: list[str] | None,
+        entity_rows: EntityRows | None,
+        feature_service: str | FeatureService | None,
+        full_feature_names: bool,
+        now: datetime | None = None,
+    ) -> PreparedRead:
+        """Resolve the features and encode the keys: every error of the request, no I/O."""
         plan = self._plan(features, feature_service, full_feature_names)
         columns, count = _columns(entity_rows, plan.entity_columns, plan.request_fields)
         now_micros = to_micros(now) if now is not None else time.time_ns() // 1000
-        requests = [ViewRead(v.view, v.features, _encode(v, columns, count)) for v in plan.views]
-        results = self._store.online.read(requests)
+        reads = [ViewRead(v.view, v.features, _encode(v, columns, count)) for v in plan.views]
+        return PreparedRead(plan, columns, count, now_micros, reads)
+
+    def fetch(self, prepared: Sequence[PreparedRead]) -> list[list[ViewRows]]:
+        """The stored rows of several prepared reads, in one online store call.
+
+        Reads of the same view and features are merged into one (their keys concatenated),
+        so a group of small requests costs the store one lookup per view, not per request.
+        """
+        merged: dict[tuple[str, tuple[str, ...]], list[bytes]] = {}
+        spans = []  # per prepared read, per view read: (merged key, first key, end)
+        for p in prepared:
+            for r in p.reads:
+                keys = merged.setdefault((r.view, r.features), [])
+                spans.append(((r.view, r.features), len(keys), len(keys) + len(r.keys)))
+                keys.extend(r.keys)
+        reads = [ViewRead(view, features, keys) for (view, features), keys in merged.items()]
+        rows = dict(zip(merged, self._store.online.read(reads), strict=True))
+        out: list[list[ViewRows]] = []
+        spans_left = iter(spans)
+        for p in prepared:
+            out.append([_slice(rows, *next(spans_left)) for _ in p.reads])
+        return out
+
+    def finish(self, prepared: PreparedRead, results: Sequence[ViewRows]) -> OnlineResponse:
+        """The response of a prepared read from its stored rows: TTLs, aggregates, transforms."""
+        plan, columns, count = prepared.plan, prepared.columns, prepared.count
         values: dict[str, list[Any]] = {}
         statuses: dict[str, list[str]] = {}
         stamps: dict[str, list[int | None]] = {}
         for view, rows in zip(plan.views, results, strict=True):
-            status = _statuses(rows.event_ts, view.ttl_micros, now_micros)
+            status = _statuses(rows.event_ts, view.ttl_micros, prepared.now_micros)
             computed = rows.columns
             if view.aggregates:
-                computed = aggregate_columns(view.aggregates, rows.columns, now_micros)
+                computed = aggregate_columns(view.aggregates, rows.columns, prepared.now_micros)
             expired = view.ttl_micros is not None and EXPIRED in status
             for j, output in enumerate(view.outputs):
                 column = computed[j]
@@ -186,6 +237,18 @@ class OnlineService:
                 self._plans.clear()  # many distinct feature lists: start over rather than grow
             self._plans[key] = plan
         return plan
+
+
+def _slice(
+    rows: dict[tuple[str, tuple[str, ...]], ViewRows],
+    key: tuple[str, tuple[str, ...]],
+    start: int,
+    end: int,
+) -> ViewRows:
+    whole = rows[key]
+    if start == 0 and end == len(whole.event_ts):
+        return whole
+    return ViewRows(whole.event_ts[start:end], [c[start:end] for c in whole.columns])
 
 
 def _run_transforms(

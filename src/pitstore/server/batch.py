@@ -1,0 +1,111 @@
+"""Online reads of concurrent requests share one store call.
+
+Each request is prepared on its own (feature resolution and key encoding: its errors stay its
+own), then every read that arrived in the same turn of the event loop goes to the online store
+in one call, and each response is finished on its own. On Redis that is one round trip for the
+whole group instead of one per request: the round trip, not the Python around it, was what
+bounded the throughput of a server reading on its event loop. A request never waits for a
+later one: the group is flushed on the next turn of the loop, however small it is.
+
+Values are the same as a read of each request alone (one store call gives each view's rows as
+of one moment, as a single request's read does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from pitstore.online.base import ViewRows
+    from pitstore.store.online import OnlineResponse, OnlineService, PreparedRead
+
+#: Keys per store call: a burst of large requests is split so that one call stays short.
+MAX_BATCH_KEYS: Final = 4096
+
+_Pending = tuple["PreparedRead", "asyncio.Future[OnlineResponse]"]
+
+
+class ReadBatcher:
+    """Groups the online reads of one event loop turn into one store call."""
+
+    def __init__(
+        self,
+        service: Callable[[], OnlineService],
+        offload: bool,
+        observe: Callable[[float], None],
+    ) -> None:
+        self._service = service
+        self._offload = offload
+        self._observe = observe  # store call seconds, once per call
+        self._pending: list[_Pending] = []
+        self._scheduled = False
+        self._threads: set[asyncio.Future[None]] = set()
+
+    async def read(self, prepared: PreparedRead) -> OnlineResponse:
+        """The response of ``prepared``, read together with the others of this loop turn."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[OnlineResponse] = loop.create_future()
+        self._pending.append((prepared, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending:
+            group = self._take()
+            if self._offload:
+                # A thread per group; the loop keeps parsing requests meanwhile.
+                task = asyncio.ensure_future(self._fetch_in_thread(group))
+                self._threads.add(task)  # a reference, so the task is not collected mid-way
+                task.add_done_callback(self._threads.discard)
+            else:
+                self._settle(group, *self._fetch(group))
+
+    def _take(self) -> list[_Pending]:
+        keys = 0
+        end = 0
+        while end < len(self._pending) and keys < MAX_BATCH_KEYS:
+            keys += sum(len(r.keys) for r in self._pending[end][0].reads)
+            end += 1
+        group, self._pending = self._pending[:end], self._pending[end:]
+        return group
+
+    def _fetch(
+        self, group: Sequence[_Pending]
+    ) -> tuple[list[list[ViewRows]] | None, BaseException | None]:
+        began = time.perf_counter()
+        try:
+            rows = self._service().fetch([prepared for prepared, _ in group])
+        except Exception as exc:  # every request of the group fails with the store's error
+            return None, exc
+        finally:
+            self._observe(time.perf_counter() - began)
+        return rows, None
+
+    async def _fetch_in_thread(self, group: list[_Pending]) -> None:
+        rows, error = await asyncio.to_thread(self._fetch, group)
+        self._settle(group, rows, error)
+
+    def _settle(
+        self,
+        group: Sequence[_Pending],
+        rows: list[list[ViewRows]] | None,
+        error: BaseException | None,
+    ) -> None:
+        service = self._service()
+        for i, (prepared, future) in enumerate(group):
+            if future.done():  # the client went away and the request was cancelled
+                continue
+            if rows is None:
+                assert error is not None
+                future.set_exception(error)
+                continue
+            try:
+                future.set_result(service.finish(prepared, rows[i]))
+            except Exception as exc:  # e.g. an on-demand function that failed
+                future.set_exception(exc)
