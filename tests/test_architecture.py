@@ -46,6 +46,7 @@ HEAVY = [
     "fastapi",
     "starlette",
     "uvicorn",
+    "granian",
     "typer",
     "rich",
     "pydantic",

@@ -1,5 +1,6 @@
 """The real ``pitstore serve`` process: started on a free loopback port, asked over a socket,
-stopped with SIGTERM (a clean exit, after a started request has finished)."""
+stopped with SIGTERM (a clean exit, after a started request has finished); the web UI through
+it (the RSGI to ASGI bridge)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+from conftest import ADMIN, make_repo
 
 PITSTORE = Path(sys.executable).parent / "pitstore"
 
@@ -57,13 +59,76 @@ def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path) -> None:
             bad = client.post("/get-online-features", content=b'{"features": 1}')
             assert bad.status_code == 422
         process.send_signal(signal.SIGTERM)
-        # uvicorn finishes in-flight requests, runs the app's shutdown, then re-raises the
-        # signal so that the exit status says how the process ended (a supervisor's view).
+        # granian finishes in-flight requests, runs the app's shutdown and exits; the status
+        # may also say the signal that ended it (a supervisor's view).
         assert process.wait(timeout=15) in (0, -signal.SIGTERM)
         log = process.stderr.read().decode()  # type: ignore[union-attr]
-        assert "Application shutdown complete" in log, log
+        assert "pitstore feature server stopped" in log, log
         assert "Traceback" not in log
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_request_in_flight_at_sigterm_is_answered(repo: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(PITSTORE), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process)
+        body = b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}}'
+        head = (
+            f"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head + body[:10])  # the request has started...
+            time.sleep(0.3)
+            process.send_signal(signal.SIGTERM)  # ...when the server is told to stop
+            time.sleep(0.3)
+            sock.sendall(body[10:])
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert b'"PRESENT"' in reply
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_web_ui_sign_in_through_the_real_server(tmp_path: Path) -> None:
+    auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
+    secured = make_repo(tmp_path / "repo", auth)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(PITSTORE), "serve", "--repo", str(secured), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_healthy(url, process)
+        with httpx.Client(base_url=url) as client:
+            first = client.get("/ui/feature-views/driver_hourly_stats")
+            assert first.status_code == 303
+            assert first.headers["location"].startswith("/ui/login?next=")
+            wrong = client.post("/ui/login", data={"token": "nope", "next": "/ui"})
+            assert wrong.status_code == 401
+            assert "not valid" in wrong.text
+            signed = client.post("/ui/login", data={"token": ADMIN, "next": "/ui/feature-views"})
+            assert signed.status_code == 303 and signed.headers["location"] == "/ui/feature-views"
+            assert "set-cookie" in signed.headers
+            page = client.get("/ui/feature-views/driver_hourly_stats")  # the cookie is sent back
+            assert page.status_code == 200
+            assert "text/html" in page.headers["content-type"]
+            assert "conv_rate" in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

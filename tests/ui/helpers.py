@@ -99,7 +99,7 @@ class Client:
     """Calls an app through the ASGI interface, on an event loop in a thread of its own.
 
     Its own thread, because Playwright's sync API keeps an event loop running on the main
-    thread for the whole browser session; the app starts on that thread too, as under uvicorn.
+    thread for the whole browser session; the app starts on that thread too, as under a real server.
     """
 
     def __init__(self, app: PitstoreApp) -> None:

@@ -52,7 +52,7 @@ ROUTES: Final[dict[str, dict[str, tuple[str, Handler]]]] = {
 _CATALOG: Final = ("catalog", handlers.catalog_path)
 #: Open even when auth is on: probes and the API description carry no feature data.
 PUBLIC: Final = frozenset({"/health", "/ready", "/openapi.json", "/docs"})
-_BASE_HEADERS: Final = [(b"x-content-type-options", b"nosniff")]
+BASE_HEADERS: Final = [(b"x-content-type-options", b"nosniff")]
 _CORS_PREFLIGHT: Final = [
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
     (b"access-control-allow-headers", b"authorization, content-type"),
@@ -61,7 +61,8 @@ _CORS_PREFLIGHT: Final = [
 
 
 class PitstoreApp:
-    """The feature server as an ASGI callable: ``uvicorn`` (or any ASGI server) runs it."""
+    """The feature server as an ASGI callable (any ASGI server runs it; ``pitstore serve``
+    runs its RSGI form, :class:`pitstore.server.rsgi.RsgiApp`)."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -93,8 +94,8 @@ class PitstoreApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http" and _is_ui(scope["path"]):
-            await self._web_ui()(scope, receive, send)
+        if kind == "http" and is_ui(scope["path"]):
+            await self.web_ui()(scope, receive, send)
         elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
@@ -120,7 +121,7 @@ class PitstoreApp:
 
     # --- the web catalog (pitstore.ui: its own pages, sign-in and errors) ----------------------
 
-    def _web_ui(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    def web_ui(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         if self._ui is None:  # imported on first use: API-only servers never load it
             from pitstore.ui import UiApp
 
@@ -134,28 +135,65 @@ class PitstoreApp:
         method: str = scope["method"]
         path: str = scope["path"]
         header = _headers(scope)
+        limit = self.settings.max_body_bytes
+        endpoint, response, principal = await self.respond(
+            method,
+            path,
+            scope.get("query_string", b""),
+            header.get(b"authorization"),
+            header.get(b"origin"),
+            lambda: _read_body(receive, header, limit),
+        )
+        await _send(send, response)
+        client = scope.get("client")
+        self.record(endpoint, method, path, response, began, principal, client and client[0])
+
+    # --- the transport-neutral part (ASGI above, RSGI in pitstore.server.rsgi) ------------------
+
+    async def respond(
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        authorization: bytes | None,
+        origin: bytes | None,
+        read_body: Callable[[], Awaitable[bytes]],
+    ) -> tuple[str, Response, Principal]:
+        """The response to one request (never raises): its endpoint label, the response with
+        its CORS headers, and the caller. ``read_body`` reads the body within the size limit."""
         endpoint = "unmatched"
         principal = ANONYMOUS
         try:
             if method == "OPTIONS" and self._cors:
                 endpoint = "cors"
-                response = self._preflight(header.get(b"origin"))
+                response = self._preflight(origin)
             else:
                 endpoint, handler, params = _route(method, path)
-                principal = self._principal(path, header.get(b"authorization"))
-                body = await _read_body(receive, header, self.settings.max_body_bytes)
-                request = Request(
-                    method, path, scope.get("query_string", b""), body, principal, params
-                )
+                principal = self._principal(path, authorization)
+                body = await read_body()
+                request = Request(method, path, query, body, principal, params)
                 response = await handler(self.context, request)
         except Exception as exc:
             response = self._error(exc, method, path)
-        cors = self._cors_headers(header.get(b"origin"))
-        await _send(send, response, cors)
+        if self._cors:  # a new list: error headers may be shared constants
+            response.headers = [*response.headers, *self._cors_headers(origin)]
+        return endpoint, response, principal
+
+    def record(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        response: Response,
+        began: float,
+        principal: Principal,
+        client: str | None,
+    ) -> None:
+        """Metrics and the optional access log of a request whose response was sent."""
         seconds = time.perf_counter() - began
         self.metrics.request(endpoint, response.status, seconds)
         if self.settings.access_log:
-            _log_access(scope, method, path, response, seconds, principal)
+            _log_access(client, method, path, response, seconds, principal)
 
     def _principal(self, path: str, authorization: bytes | None) -> Principal:
         if path in PUBLIC:
@@ -190,7 +228,7 @@ class PitstoreApp:
         return Response(b"", 204, headers=list(_CORS_PREFLIGHT))
 
 
-def _is_ui(path: str) -> bool:
+def is_ui(path: str) -> bool:
     return path == "/ui" or path.startswith("/ui/")
 
 
@@ -224,10 +262,7 @@ async def _read_body(receive: Receive, header: dict[bytes, bytes], limit: int) -
     """The whole body, refusing (413) one over ``limit`` before reading it when possible."""
     declared = header.get(b"content-length")
     if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, "invalid_header", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _body_too_large(limit)
+        check_declared_length(declared, limit)
     chunks = []
     size = 0
     while True:
@@ -237,13 +272,21 @@ async def _read_body(receive: Receive, header: dict[bytes, bytes], limit: int) -
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _body_too_large(limit)
+            raise body_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _body_too_large(limit: int) -> ApiError:
+def check_declared_length(declared: bytes, limit: int) -> None:
+    """A 400 for a Content-Length that is not a number, a 413 for one over ``limit``."""
+    if not declared.isdigit():
+        raise ApiError(400, "invalid_header", "Content-Length is not a number")
+    if int(declared) > limit:
+        raise body_too_large(limit)
+
+
+def body_too_large(limit: int) -> ApiError:
     return too_large(
         "body_too_large", f"the request body is over the limit of {limit} bytes", limit
     )
@@ -255,27 +298,25 @@ def _error_body(error: ApiError) -> bytes:
     return dumps(error.body())
 
 
-async def _send(send: Send, response: Response, extra: list[tuple[bytes, bytes]]) -> None:
+async def _send(send: Send, response: Response) -> None:
     headers = [
         (b"content-type", response.content_type),
         (b"content-length", str(len(response.body)).encode()),
-        *_BASE_HEADERS,
+        *BASE_HEADERS,
         *response.headers,
-        *extra,
     ]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
 def _log_access(
-    scope: Scope,
+    client: str | None,
     method: str,
     path: str,
     response: Response,
     seconds: float,
     principal: Principal,
 ) -> None:
-    client = scope.get("client")
     access_log.info(
         json.dumps(
             {
@@ -285,7 +326,7 @@ def _log_access(
                 "status": response.status,
                 "ms": round(seconds * 1000, 3),
                 "bytes": len(response.body),
-                "client": client[0] if client else None,
+                "client": client,
                 "token": principal.name,
             }
         )
@@ -294,7 +335,7 @@ def _log_access(
 
 # --- construction ---------------------------------------------------------------------------
 
-#: The repo a worker process serves (uvicorn starts workers by import string, without args).
+#: The repo a worker process serves (servers start workers by import string, without args).
 REPO_ENV: Final = "PITSTORE_SERVE_REPO"
 
 
@@ -304,5 +345,5 @@ def create_app(repo: str | Path = ".", config: ProjectConfig | None = None) -> P
 
 
 def app_from_env() -> PitstoreApp:
-    """Factory for uvicorn workers: the repo comes from ``PITSTORE_SERVE_REPO``."""
+    """Factory for ASGI server workers: the repo comes from ``PITSTORE_SERVE_REPO``."""
     return create_app(os.environ.get(REPO_ENV, "."))

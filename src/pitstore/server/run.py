@@ -1,10 +1,11 @@
 """Running the server: ``pitstore serve`` calls :func:`serve`.
 
-uvicorn serves the app, with uvloop and httptools when installed (``loop``/``http`` "auto").
-On SIGTERM or SIGINT it stops accepting connections, lets in-flight requests finish (up to
-``GRACE_SECONDS``), then runs the app's shutdown (refresher stopped, store closed). With
-several workers, uvicorn's supervisor starts them as processes that each import the app by
-name; the repo path travels in an environment variable.
+granian serves the app over RSGI (:mod:`pitstore.server.rsgi`), with uvloop, in ``workers``
+processes that each import the app by name (the repo path travels in an environment
+variable). On SIGTERM or SIGINT granian stops accepting connections and lets in-flight requests
+finish (a worker gets up to ``GRACE_SECONDS``), then the app's shutdown runs (refresher
+stopped, store closed). The ASGI form of the same app (:func:`pitstore.server.create_app`)
+runs under any ASGI server, for embedding.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from pitstore.config import find_repo, load_config
-from pitstore.server.app import REPO_ENV, create_app
+from pitstore.server.app import REPO_ENV
 
 GRACE_SECONDS: Final = 10
 
@@ -43,32 +44,21 @@ def serve(
     workers: int | None = None,
 ) -> None:
     """Serve the feature repo at ``repo`` until SIGTERM/SIGINT (blocks)."""
-    import uvicorn
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
 
     path = find_repo(repo)
-    settings = load_config(path).server
-    host = host or settings.host
-    port = settings.port if port is None else port
-    workers = workers or settings.workers
+    settings = load_config(path).server  # read here too: a bad config fails before forking
     _configure_logging(settings.access_log)
-    common = {
-        "host": host,
-        "port": port,
-        "loop": "auto",  # uvloop when installed
-        "http": "auto",  # httptools when installed
-        "lifespan": "on",
-        "access_log": False,  # ours is structured and optional (server.access_log)
-        "server_header": False,
-        "timeout_graceful_shutdown": GRACE_SECONDS,
-        "log_level": "info",
-    }
-    if workers == 1:
-        uvicorn.run(create_app(path), **common)  # type: ignore[arg-type]
-        return
     os.environ[REPO_ENV] = str(path)
-    uvicorn.run(
-        "pitstore.server.app:app_from_env",
+    Granian(
+        "pitstore.server.rsgi:rsgi_app_from_env",
         factory=True,
-        workers=workers,
-        **common,  # type: ignore[arg-type]
-    )
+        interface=Interfaces.RSGI,
+        address=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=workers or settings.workers,
+        loop=Loops.uvloop,
+        log_access=False,  # ours is structured and optional (server.access_log)
+        workers_kill_timeout=GRACE_SECONDS,
+    ).serve()

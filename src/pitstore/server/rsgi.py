@@ -1,0 +1,155 @@
+"""The feature server on RSGI, the interface of granian, which ``pitstore serve`` runs.
+
+granian parses HTTP and writes responses in Rust; over RSGI the app gets a request object and
+answers with one call, instead of ASGI's message dicts and awaited sends. On the online read
+path that is a third less Python per request than uvicorn with ASGI (bench/RESULTS.md). The
+API itself is the transport-neutral :meth:`PitstoreApp.respond`; the web UI, which is an ASGI
+app and not on the hot path, is reached through a small ASGI bridge.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from pitstore.server.app import (
+    BASE_HEADERS,
+    PitstoreApp,
+    app_from_env,
+    body_too_large,
+    check_declared_length,
+    is_ui,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from granian._granian import RSGIHTTPProtocol as HTTPProtocol
+    from granian.rsgi import Scope
+
+log = logging.getLogger("pitstore.server")
+
+_BASE: Final = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in BASE_HEADERS]
+
+
+class RsgiApp:
+    """:class:`PitstoreApp` as an RSGI application (``__rsgi__`` and its start/stop hooks)."""
+
+    def __init__(self, app: PitstoreApp) -> None:
+        self.app = app
+        self._limit = app.settings.max_body_bytes
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.app.startup()
+        # Everything loaded so far (registry, modules, plans) lives as long as the process:
+        # keep it out of the garbage collector's full passes, which otherwise took ~25 ms
+        # every few seconds under load (the p99 of a busy server).
+        gc.collect()
+        gc.freeze()
+        log.info("pitstore feature server ready")
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.app.shutdown()
+        log.info("pitstore feature server stopped")
+
+    async def __rsgi__(self, scope: Scope, proto: Any) -> None:
+        if scope.proto != "http":
+            proto.close(1008)  # no websockets
+            return
+        if is_ui(scope.path):
+            await call_asgi(self.app.web_ui(), scope, proto)
+            return
+        await self._http(scope, proto)
+
+    async def _http(self, scope: Scope, proto: HTTPProtocol) -> None:
+        began = time.perf_counter()
+        headers = scope.headers
+        method, path = scope.method, scope.path
+        endpoint, response, principal = await self.app.respond(
+            method,
+            path,
+            scope.query_string.encode("latin-1"),
+            _bytes(headers.get("authorization")),
+            _bytes(headers.get("origin")),
+            lambda: self._body(proto, headers.get("content-length")),
+        )
+        out = [("content-type", response.content_type.decode("latin-1")), *_BASE]
+        out += [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+        proto.response_bytes(response.status, out, response.body)
+        client = scope.client.rpartition(":")[0] or scope.client
+        self.app.record(endpoint, method, path, response, began, principal, client)
+
+    async def _body(self, proto: HTTPProtocol, declared: str | None) -> bytes:
+        """The whole body within the limit: refused from its declared length when there is
+        one, else counted while it streams in."""
+        if declared is not None:
+            check_declared_length(declared.encode("latin-1"), self._limit)
+            return await proto()
+        chunks = []
+        size = 0
+        async for chunk in proto:
+            size += len(chunk)
+            if size > self._limit:
+                raise body_too_large(self._limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _bytes(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("latin-1")
+
+
+async def call_asgi(
+    app: Callable[[Any, Any, Any], Awaitable[None]], scope: Scope, proto: HTTPProtocol
+) -> None:
+    """Run an ASGI app for one RSGI request (whole bodies only: enough for the web UI)."""
+    host, _, port = scope.client.rpartition(":")
+    asgi_scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": scope.http_version,
+        "method": scope.method,
+        "scheme": scope.scheme,
+        "path": scope.path,
+        "raw_path": scope.path.encode("utf-8"),
+        "query_string": scope.query_string.encode("latin-1"),
+        "root_path": "",
+        "headers": [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()
+        ],
+        "client": (host, int(port)) if port.isdigit() else None,
+        "server": None,
+    }
+    sent_body = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent_body
+        if sent_body:
+            return {"type": "http.disconnect"}
+        sent_body = True
+        return {"type": "http.request", "body": await proto(), "more_body": False}
+
+    start: dict[str, Any] = {}
+    parts: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+
+    await app(asgi_scope, receive, send)
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in start.get("headers", [])
+        if k.lower() != b"content-length"  # granian sets it from the body
+    ]
+    proto.response_bytes(start.get("status", 500), headers, b"".join(parts))
+
+
+def rsgi_app_from_env() -> RsgiApp:
+    """Factory for granian workers: the repo comes from ``PITSTORE_SERVE_REPO``."""
+    return RsgiApp(app_from_env())
