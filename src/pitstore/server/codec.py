@@ -84,6 +84,13 @@ def _times(stamps: list[int | None]) -> list[str]:
 
 def _feast_values(values: list[Any]) -> list[Any]:
     """Non-finite floats as Feast's strings ("NaN", "Infinity"); JSON has no such numbers."""
+    try:
+        # One C loop for the common case, a column of numbers without nulls: a finite sum
+        # means no NaN or infinity (a sum that overflows only sends it down the slow path).
+        if math.isfinite(sum(values)):
+            return values
+    except TypeError:  # nulls, strings, lists...: look value by value
+        pass
     first = next((v for v in values if v is not None), None)
     if type(first) is not float or all(math.isfinite(v) for v in values if v is not None):
         return values
