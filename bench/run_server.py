@@ -2,12 +2,13 @@
 """Benchmark: the HTTP feature server, ``pitstore serve`` vs ``feast serve`` (Feast 0.67).
 
     .venv/bin/python bench/run_server.py [--preset small] [--store sqlite|redis] [--workers 1]
-        [--calls 2000] [--seconds 8] [--no-feast] [--out FILE.md]
+        [--engines uvicorn,granian] [--calls 2000] [--seconds 8] [--no-feast] [--out FILE.md]
 
 Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their online
 stores (``--store``: each its own SQLite file, or both the same Redis server, database 14, under
 a fresh key prefix / Feast project that is deleted afterwards), on loopback only, with the same
-number of worker processes. Measured per server:
+number of worker processes. pitstore is measured once per HTTP server (``--engines``,
+``server.engine``), all in the same run as Feast. Measured per server:
 
 1. start-up: from spawning the process to the first 200 from /health;
 2. sequential latency (p50/p99), one keep-alive connection from this process (stdlib
@@ -311,6 +312,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--no-feast", action="store_true")
     parser.add_argument("--no-pitstore", action="store_true")
+    parser.add_argument(
+        "--engines", default="uvicorn,granian", help="pitstore's HTTP servers to measure"
+    )
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args()
     args.load_before = load_averages()
@@ -323,7 +327,10 @@ def main() -> None:
     name = unique_name("pitbench")  # pitstore's key prefix, Feast's project (Redis)
     try:
         if not args.no_pitstore:
-            results.append(run_pitstore(data, work / "pitstore", name, meta, args))
+            repo = work / "pitstore"
+            pitstore_repo(data, repo, args.store, name)
+            for engine in args.engines.split(","):
+                results.append(run_pitstore(repo, engine, meta, args))
         if not args.no_feast and ensure_feast():
             results.append(run_feast(data, work / "feast", name, meta, args))
     finally:
@@ -334,12 +341,11 @@ def main() -> None:
     report(results, args)
 
 
-def run_pitstore(data: Path, repo: Path, name: str, meta: dict[str, Any], args: Any) -> Any:
-    pitstore_repo(data, repo, args.store, name)
+def run_pitstore(repo: Path, engine: str, meta: dict[str, Any], args: Any) -> Any:
     port = free_port()
     command = [str(PITSTORE), "serve", "--repo", str(repo), "--port", str(port)]
-    command += ["--workers", str(args.workers)]
-    return measure("pitstore", command, port, repo, meta, args)
+    command += ["--workers", str(args.workers), "--engine", engine]
+    return measure(f"pitstore ({engine})", command, port, repo, meta, args)
 
 
 def run_feast(data: Path, repo: Path, name: str, meta: dict[str, Any], args: Any) -> Any:

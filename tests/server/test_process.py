@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import ADMIN, make_repo
 
 PITSTORE = Path(sys.executable).parent / "pitstore"
+ENGINES = pytest.mark.parametrize("engine", ["uvicorn", "granian"])
 
 
 def free_port() -> int:
@@ -36,11 +38,23 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 15
     raise AssertionError("the server did not start")
 
 
-def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path) -> None:
+@ENGINES
+def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path, engine: str) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(PITSTORE), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(PITSTORE),
+            "serve",
+            "--repo",
+            str(repo),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--engine",
+            engine,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -59,7 +73,7 @@ def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path) -> None:
             bad = client.post("/get-online-features", content=b'{"features": 1}')
             assert bad.status_code == 422
         process.send_signal(signal.SIGTERM)
-        # granian finishes in-flight requests, runs the app's shutdown and exits; the status
+        # The server finishes in-flight requests, runs the app's shutdown and exits; the status
         # may also say the signal that ended it (a supervisor's view).
         assert process.wait(timeout=15) in (0, -signal.SIGTERM)
         log = process.stderr.read().decode()  # type: ignore[union-attr]
@@ -71,10 +85,22 @@ def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path) -> None:
             process.wait()
 
 
-def test_a_request_in_flight_at_sigterm_is_answered(repo: Path) -> None:
+@ENGINES
+def test_a_request_in_flight_at_sigterm_is_answered(repo: Path, engine: str) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [str(PITSTORE), "serve", "--repo", str(repo), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(PITSTORE),
+            "serve",
+            "--repo",
+            str(repo),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--engine",
+            engine,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -103,13 +129,14 @@ def test_a_request_in_flight_at_sigterm_is_answered(repo: Path) -> None:
             process.wait()
 
 
-def test_web_ui_sign_in_through_the_real_server(tmp_path: Path) -> None:
+@ENGINES
+def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> None:
     auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
     secured = make_repo(tmp_path / "repo", auth)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(PITSTORE), "serve", "--repo", str(secured), "--port", str(port)],
+        [str(PITSTORE), "serve", "--repo", str(secured), "--port", str(port), "--engine", engine],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -132,3 +159,15 @@ def test_web_ui_sign_in_through_the_real_server(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
+    cli = subprocess.run(
+        [str(PITSTORE), "serve", "--repo", str(repo), "--engine", "gunicorn"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert cli.returncode == 1
+    assert "unknown server engine 'gunicorn'; use 'uvicorn' or 'granian'" in cli.stderr + cli.stdout
+    assert "Traceback" not in cli.stderr

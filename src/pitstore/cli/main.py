@@ -277,11 +277,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address (default: server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes (default: 1).")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="HTTP server: uvicorn or granian (default: server.engine)."),
+    ] = None,
 ) -> None:
     """Serve online features over HTTP (see docs/server.md) until SIGTERM or Ctrl-C."""
     from pitstore.server.run import serve as run_server
 
-    run_server(repo, host, port, workers)
+    run_server(repo, host, port, workers, engine)
 
 
 @app.command()

