@@ -17,7 +17,7 @@ import pytest
 from conftest import ADMIN, make_repo
 
 PITSTORE = Path(sys.executable).parent / "pitstore"
-ENGINES = pytest.mark.parametrize("engine", ["uvicorn", "granian"])
+ENGINES = pytest.mark.parametrize("engine", ["granian", "uvicorn"])
 
 
 def free_port() -> int:
@@ -169,5 +169,5 @@ def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
         timeout=30,
     )
     assert cli.returncode == 1
-    assert "unknown server engine 'gunicorn'; use 'uvicorn' or 'granian'" in cli.stderr + cli.stdout
+    assert "unknown server engine 'gunicorn'; use 'granian' or 'uvicorn'" in cli.stderr + cli.stdout
     assert "Traceback" not in cli.stderr

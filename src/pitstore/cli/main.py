@@ -279,7 +279,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Processes (default: 1).")] = None,
     engine: Annotated[
         str | None,
-        typer.Option(help="HTTP server: uvicorn or granian (default: server.engine)."),
+        typer.Option(help="HTTP server: granian or uvicorn (default: server.engine)."),
     ] = None,
 ) -> None:
     """Serve online features over HTTP (see docs/server.md) until SIGTERM or Ctrl-C."""

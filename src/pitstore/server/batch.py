@@ -1,11 +1,16 @@
 """Online reads of concurrent requests share one store call.
 
 Each request is prepared on its own (feature resolution and key encoding: its errors stay its
-own), then every read that arrived in the same turn of the event loop goes to the online store
-in one call, and each response is finished on its own. On Redis that is one round trip for the
-whole group instead of one per request: the round trip, not the Python around it, was what
-bounded the throughput of a server reading on its event loop. A request never waits for a
-later one: the group is flushed on the next turn of the loop, however small it is.
+own), then the reads waiting together go to the online store in one call, and each response is
+finished on its own. On Redis that is one round trip for the whole group instead of one per
+request: the round trip, not the Python around it, bounded the throughput of a server reading
+on its event loop.
+
+A group is read :data:`GATHER_TURNS` turns of the event loop after its first request arrived
+(microseconds when the loop is idle, so a lone request hardly waits): under granian, requests
+reach the loop one by one from its HTTP threads, and read on the very next turn, groups at 8
+connections held under 3 requests; waiting a few turns made them larger and the server 10-30%
+faster there (bench/RESULTS.md).
 
 Values are the same as a read of each request alone (one store call gives each view's rows as
 of one moment, as a single request's read does).
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Keys per store call: a burst of large requests is split so that one call stays short.
 MAX_BATCH_KEYS: Final = 4096
+#: Event loop turns between a group's first request and its read (see above).
+GATHER_TURNS: Final = 6
 
 _Pending = tuple["PreparedRead", "asyncio.Future[OnlineResponse]"]
 
@@ -51,8 +58,14 @@ class ReadBatcher:
         self._pending.append((prepared, future))
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._flush)
+            loop.call_soon(self._gather, loop, GATHER_TURNS)
         return await future
+
+    def _gather(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
+        if turns > 0:
+            loop.call_soon(self._gather, loop, turns - 1)
+        else:
+            self._flush()
 
     def _flush(self) -> None:
         self._scheduled = False

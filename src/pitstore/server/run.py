@@ -3,11 +3,10 @@
 Two HTTP servers (``server.engine``), both with uvloop, both running ``workers`` processes
 that import the app by name (the repo path travels in an environment variable):
 
-- **uvicorn** (default) runs the ASGI app (:mod:`.app`) with httptools, all on one thread per
-  worker: the lowest latency per request;
-- **granian** runs the RSGI app (:mod:`.rsgi`): HTTP is parsed and written by Rust threads,
-  so under many concurrent connections a worker answers more requests per second, at the
-  price of two thread hand-offs (~0.25 ms here) per request.
+- **granian** (default) runs the RSGI app (:mod:`.rsgi`): HTTP is parsed and written by Rust
+  threads, so under concurrent connections a worker answers the most requests per second;
+- **uvicorn** runs the ASGI app (:mod:`.app`) with httptools, all on one thread per worker:
+  no thread hand-offs, so a lone request is answered ~0.2 ms sooner here.
 
 On SIGTERM or SIGINT either stops accepting connections and lets in-flight requests finish
 (up to ``GRACE_SECONDS``), then the app's shutdown runs (refresher stopped, store closed).
@@ -59,12 +58,12 @@ def serve(
     port = settings.port if port is None else port
     workers = workers or settings.workers
     engine = engine or settings.engine
-    if engine == "uvicorn":
-        _uvicorn(address, port, workers)
-    elif engine == "granian":
+    if engine == "granian":
         _granian(address, port, workers)
+    elif engine == "uvicorn":
+        _uvicorn(address, port, workers)
     else:
-        raise ConfigError(f"unknown server engine {engine!r}; use 'uvicorn' or 'granian'")
+        raise ConfigError(f"unknown server engine {engine!r}; use 'granian' or 'uvicorn'")
 
 
 def _uvicorn(host: str, port: int, workers: int) -> None:
