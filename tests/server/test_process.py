@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -171,3 +172,41 @@ def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
     assert cli.returncode == 1
     assert "unknown server engine 'gunicorn'; use 'granian' or 'uvicorn'" in cli.stderr + cli.stdout
     assert "Traceback" not in cli.stderr
+
+
+@ENGINES
+def test_body_limits_over_the_real_server(tmp_path: Path, engine: str) -> None:
+    limited = make_repo(tmp_path / "repo", "server:\n  max_body_bytes: 1024\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(PITSTORE), "serve", "--repo", str(limited), "--port", str(port), "--engine", engine],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    big = b'{"features": ["driver_hourly_stats:conv_rate"], "pad": "' + b"x" * 2000 + b'"}'
+    try:
+        wait_healthy(url, process)
+        with httpx.Client(base_url=url) as client:
+            declared = client.post("/get-online-features", content=big)
+            assert declared.status_code == 413
+            assert declared.json()["error"]["code"] == "body_too_large"
+
+            def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+                for i in range(0, len(big), 256):
+                    yield big[i : i + 256]
+
+            streamed = client.post("/get-online-features", content=chunks())
+            assert streamed.status_code == 413
+            assert streamed.json()["error"]["code"] == "body_too_large"
+            ok = client.post(
+                "/get-online-features",
+                json={
+                    "features": ["driver_hourly_stats:conv_rate"],
+                    "entities": {"driver_id": [1]},
+                },
+            )
+            assert ok.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

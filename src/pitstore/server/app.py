@@ -282,7 +282,7 @@ async def _read_body(receive: Receive, header: dict[bytes, bytes], limit: int) -
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise body_too_large(limit)
+            raise body_too_large(limit, part_read=True)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -296,10 +296,16 @@ def check_declared_length(declared: bytes, limit: int) -> None:
         raise body_too_large(limit)
 
 
-def body_too_large(limit: int) -> ApiError:
-    return too_large(
+def body_too_large(limit: int, *, part_read: bool = False) -> ApiError:
+    """413 for a body over ``limit``. ``part_read``: refused while streaming in, so the rest
+    of the body is still on the connection, which must close after the response (else the
+    client's next request on it would be read as the rest of this body)."""
+    error = too_large(
         "body_too_large", f"the request body is over the limit of {limit} bytes", limit
     )
+    if part_read:
+        error.headers = [*error.headers, (b"connection", b"close")]
+    return error
 
 
 def _error_body(error: ApiError) -> bytes:

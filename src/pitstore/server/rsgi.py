@@ -1,10 +1,10 @@
-"""The feature server on RSGI, the interface of granian, which ``pitstore serve`` runs.
+"""The feature server on RSGI, the interface of granian (``server.engine: granian``).
 
-granian parses HTTP and writes responses in Rust; over RSGI the app gets a request object and
-answers with one call, instead of ASGI's message dicts and awaited sends. On the online read
-path that is a third less Python per request than uvicorn with ASGI (bench/RESULTS.md). The
-API itself is the transport-neutral :meth:`PitstoreApp.respond`; the web UI, which is an ASGI
-app and not on the hot path, is reached through a small ASGI bridge.
+granian parses HTTP and writes responses in Rust threads; over RSGI the app gets a request
+object and answers with one call, instead of ASGI's message dicts and awaited sends. Under
+concurrent connections that serves more requests per second than uvicorn over ASGI
+(bench/RESULTS.md). The API itself is the transport-neutral :meth:`PitstoreApp.respond`; the
+web UI, an ASGI app off the hot path, is reached through a small ASGI bridge.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class RsgiApp:
         async for chunk in proto:
             size += len(chunk)
             if size > self._limit:
-                raise body_too_large(self._limit)
+                raise body_too_large(self._limit, part_read=True)
             chunks.append(chunk)
         return b"".join(chunks)
 
