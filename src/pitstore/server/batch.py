@@ -36,7 +36,7 @@ _Pending = tuple["PreparedRead", "asyncio.Future[OnlineResponse]"]
 
 
 class ReadBatcher:
-    """Groups the online reads of one event loop turn into one store call."""
+    """Groups the online reads of concurrent requests into store calls (one per group)."""
 
     def __init__(
         self,
@@ -52,7 +52,7 @@ class ReadBatcher:
         self._threads: set[asyncio.Future[None]] = set()
 
     async def read(self, prepared: PreparedRead) -> OnlineResponse:
-        """The response of ``prepared``, read together with the others of this loop turn."""
+        """The response of ``prepared``, read together with the reads waiting with it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[OnlineResponse] = loop.create_future()
         self._pending.append((prepared, future))
