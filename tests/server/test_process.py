@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,40 +41,57 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 15
     raise AssertionError("the server did not start")
 
 
-@ENGINES
-def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path, engine: str) -> None:
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serving(repo: Path, engine: str) -> Iterator[Served]:
+    """``pitstore serve`` on a free loopback port, healthy; stopped (killed if need be) after."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    command = [str(PITSTORE), "serve", "--repo", str(repo), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--engine", engine]
     process = subprocess.Popen(
-        [
-            str(PITSTORE),
-            "serve",
-            "--repo",
-            str(repo),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--engine",
-            engine,
-        ],
-        stdout=subprocess.PIPE,
+        command,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        wait_healthy(url, process)
+        served = Served(process, port)
+        wait_healthy(served.url, process)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@ENGINES
+def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path, engine: str) -> None:
+    with serving(repo, engine) as served:
         body = {
             "features": ["driver_hourly_stats:conv_rate"],
             "entities": {"driver_id": [1001, 1002]},
         }
-        with httpx.Client(base_url=url) as client:
+        with httpx.Client(base_url=served.url) as client:
             response = client.post("/get-online-features", json=body)
             assert response.status_code == 200
             assert response.json()["results"][1]["statuses"] == ["PRESENT", "PRESENT"]
             assert client.get("/ready").status_code == 200
             bad = client.post("/get-online-features", content=b'{"features": 1}')
             assert bad.status_code == 422
+        process = served.process
         process.send_signal(signal.SIGTERM)
         # The server finishes in-flight requests, runs the app's shutdown and exits; the status
         # may also say the signal that ended it (a supervisor's view).
@@ -80,42 +99,20 @@ def test_serve_answers_over_a_socket_and_stops_on_sigterm(repo: Path, engine: st
         log = process.stderr.read().decode()  # type: ignore[union-attr]
         assert "pitstore feature server stopped" in log, log
         assert "Traceback" not in log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 @ENGINES
 def test_a_request_in_flight_at_sigterm_is_answered(repo: Path, engine: str) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(PITSTORE),
-            "serve",
-            "--repo",
-            str(repo),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--engine",
-            engine,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", process)
+    with serving(repo, engine) as served:
         body = b'{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}}'
         head = (
             f"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
             f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         ).encode()
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
             sock.sendall(head + body[:10])  # the request has started...
             time.sleep(0.3)
-            process.send_signal(signal.SIGTERM)  # ...when the server is told to stop
+            served.process.send_signal(signal.SIGTERM)  # ...when the server is told to stop
             time.sleep(0.3)
             sock.sendall(body[10:])
             reply = b""
@@ -123,43 +120,27 @@ def test_a_request_in_flight_at_sigterm_is_answered(repo: Path, engine: str) -> 
                 reply += chunk
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
         assert b'"PRESENT"' in reply
-        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert served.process.wait(timeout=15) in (0, -signal.SIGTERM)
 
 
 @ENGINES
 def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> None:
     auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
     secured = make_repo(tmp_path / "repo", auth)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(PITSTORE), "serve", "--repo", str(secured), "--port", str(port), "--engine", engine],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_healthy(url, process)
-        with httpx.Client(base_url=url) as client:
-            first = client.get("/ui/feature-views/driver_hourly_stats")
-            assert first.status_code == 303
-            assert first.headers["location"].startswith("/ui/login?next=")
-            wrong = client.post("/ui/login", data={"token": "nope", "next": "/ui"})
-            assert wrong.status_code == 401
-            assert "not valid" in wrong.text
-            signed = client.post("/ui/login", data={"token": ADMIN, "next": "/ui/feature-views"})
-            assert signed.status_code == 303 and signed.headers["location"] == "/ui/feature-views"
-            assert "set-cookie" in signed.headers
-            page = client.get("/ui/feature-views/driver_hourly_stats")  # the cookie is sent back
-            assert page.status_code == 200
-            assert "text/html" in page.headers["content-type"]
-            assert "conv_rate" in page.text
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with serving(secured, engine) as served, httpx.Client(base_url=served.url) as client:
+        first = client.get("/ui/feature-views/driver_hourly_stats")
+        assert first.status_code == 303
+        assert first.headers["location"].startswith("/ui/login?next=")
+        wrong = client.post("/ui/login", data={"token": "nope", "next": "/ui"})
+        assert wrong.status_code == 401
+        assert "not valid" in wrong.text
+        signed = client.post("/ui/login", data={"token": ADMIN, "next": "/ui/feature-views"})
+        assert signed.status_code == 303 and signed.headers["location"] == "/ui/feature-views"
+        assert "set-cookie" in signed.headers
+        page = client.get("/ui/feature-views/driver_hourly_stats")  # the cookie is sent back
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+        assert "conv_rate" in page.text
 
 
 def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
@@ -177,36 +158,24 @@ def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
 @ENGINES
 def test_body_limits_over_the_real_server(tmp_path: Path, engine: str) -> None:
     limited = make_repo(tmp_path / "repo", "server:\n  max_body_bytes: 1024\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(PITSTORE), "serve", "--repo", str(limited), "--port", str(port), "--engine", engine],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     big = b'{"features": ["driver_hourly_stats:conv_rate"], "pad": "' + b"x" * 2000 + b'"}'
-    try:
-        wait_healthy(url, process)
-        with httpx.Client(base_url=url) as client:
-            declared = client.post("/get-online-features", content=big)
-            assert declared.status_code == 413
-            assert declared.json()["error"]["code"] == "body_too_large"
+    with serving(limited, engine) as served, httpx.Client(base_url=served.url) as client:
+        declared = client.post("/get-online-features", content=big)
+        assert declared.status_code == 413
+        assert declared.json()["error"]["code"] == "body_too_large"
 
-            def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
-                for i in range(0, len(big), 256):
-                    yield big[i : i + 256]
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+            for i in range(0, len(big), 256):
+                yield big[i : i + 256]
 
-            streamed = client.post("/get-online-features", content=chunks())
-            assert streamed.status_code == 413
-            assert streamed.json()["error"]["code"] == "body_too_large"
-            ok = client.post(
-                "/get-online-features",
-                json={
-                    "features": ["driver_hourly_stats:conv_rate"],
-                    "entities": {"driver_id": [1]},
-                },
-            )
-            assert ok.status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+        streamed = client.post("/get-online-features", content=chunks())
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["code"] == "body_too_large"
+        ok = client.post(
+            "/get-online-features",
+            json={
+                "features": ["driver_hourly_stats:conv_rate"],
+                "entities": {"driver_id": [1]},
+            },
+        )
+        assert ok.status_code == 200
