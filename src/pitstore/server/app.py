@@ -22,7 +22,7 @@ from pitstore.server.auth import ANONYMOUS, Authenticator, Principal
 from pitstore.server.batch import ReadBatcher
 from pitstore.server.errors import ApiError, from_exception, too_large
 from pitstore.server.handlers import Context, Handler
-from pitstore.server.http import Request, Response
+from pitstore.server.http import Request, Response, send_asgi
 from pitstore.server.metrics import Metrics
 from pitstore.server.state import ServerState
 
@@ -154,7 +154,7 @@ class PitstoreApp:
             header.get(b"origin"),
             lambda: _read_body(receive, header, limit),
         )
-        await _send(send, response)
+        await send_asgi(send, response, BASE_HEADERS)
         client = scope.get("client")
         self.record(endpoint, method, path, response, began, principal, client and client[0])
 
@@ -312,17 +312,6 @@ def _error_body(error: ApiError) -> bytes:
     from pitstore.server.codec import dumps
 
     return dumps(error.body())
-
-
-async def _send(send: Send, response: Response) -> None:
-    headers = [
-        (b"content-type", response.content_type),
-        (b"content-length", str(len(response.body)).encode()),
-        *BASE_HEADERS,
-        *response.headers,
-    ]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
 
 
 def _log_access(

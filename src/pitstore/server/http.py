@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -37,3 +38,19 @@ class Response:
 def json_response(data: Any, status: int = 200) -> Response:
     """``data`` as a JSON response."""
     return Response(dumps(data), status)
+
+
+async def send_asgi(
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    response: Response,
+    base_headers: Sequence[tuple[bytes, bytes]],
+) -> None:
+    """Send ``response`` over ASGI, ``base_headers`` before its own."""
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *base_headers,
+        *response.headers,
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

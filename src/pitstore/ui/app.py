@@ -20,7 +20,7 @@ from pitstore.errors import NotFoundError
 from pitstore.server import catalog
 from pitstore.server.codec import dumps
 from pitstore.server.errors import ApiError, from_exception
-from pitstore.server.http import JSON, Response
+from pitstore.server.http import JSON, Response, send_asgi
 from pitstore.timeutil import utcnow
 from pitstore.ui import assets, search
 from pitstore.ui.auth import UiAuth, clear_cookie, read_cookie, set_cookie
@@ -99,7 +99,7 @@ class UiApp:
             response = await self._handle(request, receive)
         except Exception as exc:
             response = self._error(exc, request)
-        await _send(send, response)
+        await send_asgi(send, response, SECURITY_HEADERS)
         if self.metrics is not None:
             self.metrics.request("ui", response.status, time.perf_counter() - began)
 
@@ -308,14 +308,3 @@ async def _read_form(receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _send(send: Send, response: Response) -> None:
-    headers = [
-        (b"content-type", response.content_type),
-        (b"content-length", str(len(response.body)).encode()),
-        *SECURITY_HEADERS,
-        *response.headers,
-    ]
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
