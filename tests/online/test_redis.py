@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pitstore.errors import ConfigError, StoreUnavailableError
+from pitstore.errors import ConfigError, PitstoreError, StoreUnavailableError
 from pitstore.online.base import ViewRead
 from pitstore.online.redis import RedisOnlineStore, layout
 from pitstore.testing.online_values import key, make_batch, read_view
@@ -483,3 +484,78 @@ def test_wrong_password_is_a_config_error(private_server: tuple[int, list[Any]])
         assert "not-it" not in str(caught.value) and f"127.0.0.1:{port}" in str(caught.value)
     finally:
         store.close()
+
+
+def test_scripts_forgotten_are_loaded_again(private_server: tuple[int, list[Any]]) -> None:
+    """NOSCRIPT (after SCRIPT FLUSH) loads the scripts and resends: the caller sees nothing."""
+    port, _ = private_server
+    url = f"redis://:s3cret-pw@127.0.0.1:{port}/0"
+    store = RedisOnlineStore(url, key_prefix="t")
+    try:
+        assert store.write("v", make_batch([key(1)], [1], None, {"x": ("int64", [1])})) == 1
+        _raw(url).script_flush()
+        assert read_view(store, "v", ["x"], [key(1)]).columns == [[1]]
+    finally:
+        store.close()
+
+
+def test_error_replies_are_translated(private_server: tuple[int, list[Any]]) -> None:
+    """A refused command is a PitstoreError naming the server; a replica refusing writes
+    (READONLY: try later, elsewhere) is StoreUnavailableError. Neither leaks the password."""
+    port, _ = private_server
+    url = f"redis://:s3cret-pw@127.0.0.1:{port}/0"
+    store = RedisOnlineStore(url, key_prefix="t")
+    batch = make_batch([key(1)], [1], None, {"x": ("int64", [1])})
+    try:
+        client = store._client
+        (reply,) = client.execute([("NO-SUCH-COMMAND", "s3cret-pw")])
+        with pytest.raises(PitstoreError, match="refused a command") as refused:
+            client.check(reply)
+        assert not isinstance(refused.value, StoreUnavailableError)
+        assert f"127.0.0.1:{port}" in str(refused.value) and "s3cret-pw" not in str(refused.value)
+
+        _raw(url).replicaof("127.0.0.1", _free_port())  # a replica of nobody: read-only
+        with pytest.raises(StoreUnavailableError, match="READONLY"):
+            store.write("v", batch)
+        assert client.execute([("PING",)]) == [b"PONG"]  # the connection is still good
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("when", ["handshake", "reply"])
+def test_garbage_from_the_server_is_unavailable(when: str) -> None:
+    """A peer that answers with something other than RESP, while the connection is made or
+    in the reply to a read: StoreUnavailableError at once, not a driver error or a hang."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        thread = threading.Thread(target=_answer, args=(listener, when), daemon=True)
+        thread.start()
+        store = RedisOnlineStore(f"redis://127.0.0.1:{port}/0", key_prefix="t", socket_timeout_s=2)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="unavailable") as caught:
+                read_view(store, "v", ["x"], [key(1)])
+            assert time.monotonic() - started < 1.5
+            # the driver refused the handshake; pitstore's own reader refused the reply
+            cause = type(caught.value.__cause__).__name__
+            assert cause == {"handshake": "InvalidResponse", "reply": "ProtocolError"}[when]
+        finally:
+            store.close()
+
+
+def _answer(listener: socket.socket, when: str) -> None:
+    """A fake server. ``when="reply"``: redis-py's handshake answered as Redis 7 would and
+    the read (EVALSHA) with a reply type that does not exist; else garbage from the start."""
+    connection, _ = listener.accept()
+    with connection:
+        while data := connection.recv(65536):
+            if when == "handshake" or b"EVALSHA" in data:
+                connection.sendall(b"?not resp\r\n")
+            elif b"HELLO" in data:
+                connection.sendall(b"%2\r\n+server\r\n+redis\r\n+proto\r\n:3\r\n")
+            elif b"PING" in data:
+                connection.sendall(b"+PONG\r\n")
+            else:  # CLIENT SETINFO and the like
+                connection.sendall(b"+OK\r\n" * data.count(b"\r\n*") + b"+OK\r\n")

@@ -16,17 +16,32 @@ every socket, which the pool notices), so the same store works again once Redis 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from pitstore.errors import ConfigError, PitstoreError, StoreUnavailableError
 
+if TYPE_CHECKING:
+    import socket
+
 Command = tuple[Any, ...]
 
-#: Error replies that say "try again later" rather than "your command is wrong" (redis-py maps
-#: some to exception classes and strips their code: those are matched by class below).
-_TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
-_TRANSIENT_CLASSES = ("ReadOnlyError", "OutOfMemoryError", "TryAgainError")
+#: Error codes that say "try again later" rather than "your command is wrong".
+_TRANSIENT_CODES: Final = frozenset(
+    {"BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "OOM", "LOADING"}
+)
+#: Bytes asked of the socket per read (a reply of a large read arrives in several).
+_READ_BYTES: Final = 65536
+
+
+class ReplyError(Exception):
+    """An error reply: the server refused one command (the connection stays usable)."""
+
+    @property
+    def code(self) -> str:
+        """The error's code, its first word (``NOSCRIPT``, ``BUSY``, ``ERR``...)."""
+        return str(self).split(" ", 1)[0]
 
 
 class Script:
@@ -57,10 +72,19 @@ class RedisClient:
         import redis
 
         try:
+            import hiredis  # noqa: F401  (the round trip's packer and parser)
+        except ImportError:
+            raise ConfigError(
+                "the Redis online store needs hiredis: pip install 'pitstore[redis]' (or hiredis)"
+            ) from None
+        try:
             # A blocking pool: when every connection is busy a caller waits (up to the socket
-            # timeout) instead of failing at once with "Too many connections".
+            # timeout) instead of failing at once with "Too many connections". RESP2: replies
+            # only ever answer commands (RESP3 lets a server push messages of its own, which
+            # _round_trip would take for replies).
             self.pool = redis.BlockingConnectionPool.from_url(
                 url,
+                protocol=2,
                 max_connections=max_connections,
                 timeout=socket_timeout_s,
                 socket_timeout=socket_timeout_s,
@@ -82,6 +106,7 @@ class RedisClient:
         Raises StoreUnavailableError when the server cannot be reached or does not answer in
         time; the connection is then closed, never reused half-read.
         """
+        import hiredis
         import redis
 
         try:
@@ -93,17 +118,14 @@ class RedisClient:
                 "pitstore.yaml to keep the secret out of the file).",
                 key="url",
             ) from exc
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except (redis.RedisError, OSError) as exc:  # also a reply that is not RESP
             self._unavailable(exc)
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            conn.check_health()  # a PING first when the connection sat idle past the interval
+            # the pool's connection is connected (its socket set) and checked for stray data
+            replies = _round_trip(conn._sock, commands)
+            conn.next_health_check = time.monotonic() + conn.health_check_interval
+        except (redis.ConnectionError, redis.TimeoutError, OSError, hiredis.ProtocolError) as exc:
             conn.disconnect()
             self._unavailable(exc)
         except BaseException:
@@ -118,11 +140,8 @@ class RedisClient:
 
         Other error replies raise (translated, see :meth:`check`).
         """
-        import redis
-
         replies = self.execute(commands)
-        noscript = redis.exceptions.NoScriptError
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, noscript)]
+        missing = [i for i, reply in enumerate(replies) if _code(reply) == "NOSCRIPT"]
         if missing:
             # A server restart or SCRIPT FLUSH forgot the scripts: NOSCRIPT means nothing ran.
             loads: list[Command] = [("SCRIPT", "LOAD", s.source) for s in scripts]
@@ -135,12 +154,9 @@ class RedisClient:
 
     def check(self, reply: Any) -> Any:
         """``reply``, or the translated error when it is an error reply."""
-        import redis
-
-        if isinstance(reply, redis.ResponseError):
+        if isinstance(reply, ReplyError):
             message = self._scrub(str(reply))
-            transient = type(reply).__name__ in _TRANSIENT_CLASSES
-            if transient or message.startswith(_TRANSIENT_REPLIES):
+            if reply.code in _TRANSIENT_CODES:
                 raise StoreUnavailableError(
                     f"Redis at {self.server} cannot serve the online store now: {message}"
                 ) from reply
@@ -162,6 +178,33 @@ class RedisClient:
         if self._password:
             text = text.replace(str(self._password), "***")
         return text
+
+
+def _round_trip(sock: socket.socket, commands: Sequence[Command]) -> list[Any]:
+    """One write of ``commands``, then one reply per command (error replies as values).
+
+    The socket keeps the timeout redis-py gave it: a server that stops answering raises
+    ``TimeoutError`` here, and the caller drops the connection.
+    """
+    import hiredis
+
+    sock.sendall(b"".join([hiredis.pack_command(c) for c in commands]))
+    reader = hiredis.Reader(replyError=ReplyError)
+    replies: list[Any] = []
+    while len(replies) < len(commands):
+        reply = reader.gets()
+        if reply is False:  # the reply is not complete yet
+            chunk = sock.recv(_READ_BYTES)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            reader.feed(chunk)
+        else:
+            replies.append(reply)
+    return replies
+
+
+def _code(reply: Any) -> str | None:
+    return reply.code if isinstance(reply, ReplyError) else None
 
 
 def server_name(kwargs: dict[str, Any]) -> str:
