@@ -2,7 +2,8 @@
 """Benchmark: the HTTP feature server, ``pitstore serve`` vs ``feast serve`` (Feast 0.67).
 
     .venv/bin/python bench/run_server.py [--preset small] [--store sqlite|redis] [--workers 1]
-        [--engines uvicorn,granian] [--calls 2000] [--seconds 8] [--no-feast] [--out FILE.md]
+        [--engines uvicorn,granian] [--calls 2000] [--seconds 8] [--rate 4000] [--no-feast]
+        [--out FILE.md]
 
 Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their online
 stores (``--store``: each its own SQLite file, or both the same Redis server, database 14, under
@@ -15,8 +16,11 @@ number of worker processes. pitstore is measured once per HTTP server (``--engin
    http.client, so the client adds little): 1 entity x 3 features, 100 entities x 6 features
    from 2 views, after 200 warm-up requests;
 3. throughput and latency under load from a separate process, ``wrk`` (apt package) with a
-   Lua script cycling through 100 request bodies: 8 and 64 connections, ``--seconds`` each
-   (bounded in time; wrk stops by itself);
+   Lua script cycling through 100 request bodies: 8 and 64 connections as fast as the server
+   answers (its throughput; at 64 a request's latency is mostly its wait behind the other 63),
+   then 64 connections offering at most ``--rate`` requests per second in all, each pausing
+   a random 0 to 2 x 64/rate seconds between its requests (latency under a bounded load, from
+   clients that do not act in step); ``--seconds`` each;
 4. the status of bad bodies (unknown feature, ragged entity lists).
 
 pitstore's views have no TTL here, so values read as PRESENT (Feast 0.67 does not apply TTLs
@@ -218,7 +222,7 @@ WRK_LUA = """
 local bodies = {{}}
 for line in io.lines("{path}") do bodies[#bodies + 1] = line end
 local i = 0
-request = function()
+{delay}request = function()
   i = i % #bodies + 1
   return wrk.format("POST", "/get-online-features",
     {{["Content-Type"] = "application/json"}}, bodies[i])
@@ -226,13 +230,21 @@ end
 """
 
 
-def load(port: int, requests: list[bytes], connections: int, seconds: int) -> dict[str, Any]:
-    """wrk, bounded in time: requests/s, p50/p99 ms and non-2xx responses."""
+def load(
+    port: int, requests: list[bytes], connections: int, seconds: int, rate: int | None = None
+) -> dict[str, Any]:
+    """wrk, bounded in time (and with ``rate``, in requests per second): requests/s, p50/p99
+    ms and non-2xx responses."""
+    # wrk's delay(): the milliseconds a connection waits before its next request, drawn at
+    # random around the mean 1000 * connections / rate. A fixed pause would keep connections
+    # in step: all 64 would ask at once, then all wait (bursts, not independent clients).
+    mean_ms = 0 if rate is None else connections * 1000 // rate
+    pause = "" if rate is None else f"delay = function() return math.random(0, {2 * mean_ms}) end\n"
     with tempfile.TemporaryDirectory() as tmp:
         lines = Path(tmp) / "bodies.txt"
         lines.write_bytes(b"\n".join(requests) + b"\n")
         script = Path(tmp) / "post.lua"
-        script.write_text(WRK_LUA.format(path=lines))
+        script.write_text(WRK_LUA.format(path=lines, delay=pause))
         out = subprocess.run(
             [
                 "wrk",
@@ -298,6 +310,7 @@ def measure(
         result["seq_100x6"] = sequential(port, big, max(200, args.calls // 4))
         for connections in (8, 64):
             result[f"load_{connections}"] = load(port, small, connections, args.seconds)
+        result["load_bounded"] = load(port, small, 64, args.seconds, args.rate)
         result["bad"] = bad_bodies(port)
     print(json.dumps(result), file=sys.stderr)
     return result
@@ -310,6 +323,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument(
+        "--rate", type=int, default=4000, help="requests/s offered by the bounded load level"
+    )
     parser.add_argument("--no-feast", action="store_true")
     parser.add_argument("--no-pitstore", action="store_true")
     parser.add_argument(
@@ -365,12 +381,13 @@ def report(results: list[dict[str, Any]], args: Any) -> None:
         ["sequential 100x6 p50 ms", *(r["seq_100x6"][0] for r in results)],
         ["sequential 100x6 p99 ms", *(r["seq_100x6"][1] for r in results)],
     ]
-    for c in (8, 64):
+    levels = [("8", "8 conns"), ("64", "64 conns"), ("bounded", f"64 conns <= {args.rate}/s")]
+    for level, label in levels:
         rows += [
-            [f"load 1x3, {c} conns: req/s", *(r[f"load_{c}"]["rps"] for r in results)],
-            [f"load 1x3, {c} conns: p50 ms", *(r[f"load_{c}"]["p50"] for r in results)],
-            [f"load 1x3, {c} conns: p99 ms", *(r[f"load_{c}"]["p99"] for r in results)],
-            [f"load 1x3, {c} conns: non-2xx", *(r[f"load_{c}"]["non2xx"] for r in results)],
+            [f"load 1x3, {label}: req/s", *(r[f"load_{level}"]["rps"] for r in results)],
+            [f"load 1x3, {label}: p50 ms", *(r[f"load_{level}"]["p50"] for r in results)],
+            [f"load 1x3, {label}: p99 ms", *(r[f"load_{level}"]["p99"] for r in results)],
+            [f"load 1x3, {label}: non-2xx", *(r[f"load_{level}"]["non2xx"] for r in results)],
         ]
     for case in results[0]["bad"]:
         rows.append([f"status for {case}", *(r["bad"][case] for r in results)])
