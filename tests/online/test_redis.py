@@ -1,8 +1,9 @@
 """The Redis online store beyond the conformance suite: round trips, deletion, races, restarts.
 
-Real servers only: the shared test Redis (``services.redis_url()``, database 15 by default),
+Real servers: the shared test Redis (``services.redis_url()``, database 15 by default),
 each test under its own key prefix whose keys are deleted afterwards, and for the restart test
-a private ``redis-server`` on a spare port.
+a private ``redis-server`` on a spare port; a fake peer only for what Redis never sends (replies
+that are not RESP).
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ def _keys(store: RedisOnlineStore, url: str | None = None) -> list[bytes]:
     try:
         pattern = layout.glob_escape(layout.head(store.key_prefix)) + b"*"
         return sorted(k for k in client.scan_iter(match=pattern, count=1000) if b"{#}" not in k)
+    finally:
+        client.close()
+
+
+def _admin(url: str, *command: Any) -> None:
+    client = _raw(url)
+    try:
+        client.execute_command(*command)
     finally:
         client.close()
 
@@ -493,7 +502,7 @@ def test_scripts_forgotten_are_loaded_again(private_server: tuple[int, list[Any]
     store = RedisOnlineStore(url, key_prefix="t")
     try:
         assert store.write("v", make_batch([key(1)], [1], None, {"x": ("int64", [1])})) == 1
-        _raw(url).script_flush()
+        _admin(url, "SCRIPT", "FLUSH")
         assert read_view(store, "v", ["x"], [key(1)]).columns == [[1]]
     finally:
         store.close()
@@ -514,7 +523,7 @@ def test_error_replies_are_translated(private_server: tuple[int, list[Any]]) -> 
         assert not isinstance(refused.value, StoreUnavailableError)
         assert f"127.0.0.1:{port}" in str(refused.value) and "s3cret-pw" not in str(refused.value)
 
-        _raw(url).replicaof("127.0.0.1", _free_port())  # a replica of nobody: read-only
+        _admin(url, "REPLICAOF", "127.0.0.1", _free_port())  # a replica of nobody: read-only
         with pytest.raises(StoreUnavailableError, match="READONLY"):
             store.write("v", batch)
         assert client.execute([("PING",)]) == [b"PONG"]  # the connection is still good
