@@ -22,7 +22,7 @@ from pitstore.server.auth import ANONYMOUS, Authenticator, Principal
 from pitstore.server.batch import ReadBatcher
 from pitstore.server.errors import ApiError, from_exception, too_large
 from pitstore.server.handlers import Context, Handler
-from pitstore.server.http import Request, Response, send_asgi
+from pitstore.server.http import Request, Response, read_asgi_body, send_asgi
 from pitstore.server.metrics import Metrics
 from pitstore.server.state import ServerState
 
@@ -273,19 +273,7 @@ async def _read_body(receive: Receive, header: dict[bytes, bytes], limit: int) -
     declared = header.get(b"content-length")
     if declared is not None:
         check_declared_length(declared, limit)
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError(400, "client_disconnected", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise body_too_large(limit, part_read=True)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return await read_asgi_body(receive, limit, lambda: body_too_large(limit, part_read=True))
 
 
 def check_declared_length(declared: bytes, limit: int) -> None:

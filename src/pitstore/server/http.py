@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from pitstore.server.auth import Principal
 from pitstore.server.codec import dumps
+from pitstore.server.errors import ApiError
 
 JSON: Final = b"application/json"
 
@@ -38,6 +39,28 @@ class Response:
 def json_response(data: Any, status: int = 200) -> Response:
     """``data`` as a JSON response."""
     return Response(dumps(data), status)
+
+
+async def read_asgi_body(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    limit: int,
+    over_limit: Callable[[], Exception],
+) -> bytes:
+    """The whole body of an ASGI request; ``over_limit()`` is raised as soon as more than
+    ``limit`` bytes have arrived, and a 400 when the client goes away first."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "client_disconnected", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise over_limit()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def send_asgi(

@@ -20,7 +20,7 @@ from pitstore.errors import NotFoundError
 from pitstore.server import catalog
 from pitstore.server.codec import dumps
 from pitstore.server.errors import ApiError, from_exception
-from pitstore.server.http import JSON, Response, send_asgi
+from pitstore.server.http import JSON, Response, read_asgi_body, send_asgi
 from pitstore.timeutil import utcnow
 from pitstore.ui import assets, search
 from pitstore.ui.auth import UiAuth, clear_cookie, read_cookie, set_cookie
@@ -296,15 +296,8 @@ def _safe_next(target: str) -> str:
 
 
 async def _read_form(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError(400, "client_disconnected", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise ApiError(413, "body_too_large", f"the form is over {MAX_FORM_BYTES} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    return await read_asgi_body(receive, MAX_FORM_BYTES, _form_too_large)
+
+
+def _form_too_large() -> ApiError:
+    return ApiError(413, "body_too_large", f"the form is over {MAX_FORM_BYTES} bytes")
