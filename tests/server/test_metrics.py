@@ -3,6 +3,12 @@ the observations at or under its bound (checked against a plain count), counters
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,3 +58,52 @@ def test_errors_store_and_gauges() -> None:
     assert got[("pitstore_store_duration_seconds_count", (("operation", "read"),))] == 1
     assert got[("pitstore_registry_refresh_age_seconds", ())] == 4.5
     assert got[("pitstore_registry_revision", ())] == 7.0
+
+
+Event = tuple[str, str, float]  # (kind, label, seconds)
+events = st.lists(
+    st.tuples(
+        st.sampled_from(["request", "online", "store", "error"]), st.sampled_from("ab"), seconds
+    ),
+    max_size=30,
+)
+
+
+def _observe(metrics: Metrics, observed: list[Event]) -> None:
+    for kind, label, value in observed:
+        if kind == "request":
+            metrics.request(label, 200, value)
+        elif kind == "online":
+            metrics.online(label, value)
+        elif kind == "store":
+            metrics.store(label, value)
+        else:
+            metrics.error(label)
+
+
+def _without_gauges(got: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[Any, float]:
+    gauges = ("pitstore_registry", "pitstore_server_workers")
+    return {k: v for k, v in got.items() if not k[0].startswith(gauges)}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(events, min_size=1, max_size=3), events)
+def test_a_scrape_adds_up_the_other_workers(others: list[list[Event]], mine: list[Event]) -> None:
+    """One worker's scrape with the others' snapshots in the share directory equals one
+    process that saw every observation (counters, buckets, counts and sums)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        share = Path(tmp)
+        for number, observed in enumerate(others):
+            other = Metrics(lambda: 0.0, lambda: 1.0, share)
+            _observe(other, observed)
+            other._write_snapshot()  # as this process: renamed below as another worker's
+            (share / f"{os.getpid()}.json").rename(share / f"{10_000_000 + number}.json")
+        worker = Metrics(lambda: 0.0, lambda: 1.0, share)
+        _observe(worker, mine)
+        everything = Metrics(lambda: 0.0, lambda: 1.0)
+        _observe(everything, [e for observed in [*others, mine] for e in observed])
+        got, expected = _without_gauges(samples(worker)), _without_gauges(samples(everything))
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():  # sums added in another order: equal to rounding
+            assert math.isclose(got[key], value, abs_tol=1e-9), key
+        assert samples(worker)[("pitstore_server_workers", ())] == 1 + len(others)

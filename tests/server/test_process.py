@@ -19,6 +19,8 @@ import httpx
 import pytest
 from conftest import ADMIN, make_repo
 
+from pitstore.server.metrics import SHARE_SECONDS
+
 PITSTORE = Path(sys.executable).parent / "pitstore"
 ENGINES = pytest.mark.parametrize("engine", ["granian", "uvicorn"])
 
@@ -52,16 +54,18 @@ class Served:
 
 
 @contextmanager
-def serving(repo: Path, engine: str) -> Iterator[Served]:
+def serving(
+    repo: Path, engine: str, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Served]:
     """``pitstore serve`` on a free loopback port, healthy; stopped (killed if need be) after."""
     port = free_port()
     command = [str(PITSTORE), "serve", "--repo", str(repo), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--engine", engine]
+    command += ["--port", str(port), "--engine", engine, "--workers", str(workers)]
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
         served = Served(process, port)
@@ -179,3 +183,44 @@ def test_body_limits_over_the_real_server(tmp_path: Path, engine: str) -> None:
             },
         )
         assert ok.status_code == 200
+
+
+def _scrape(url: str) -> tuple[float, float]:
+    """(online requests answered 200, workers added up) from one scrape of /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answered, workers = 0.0, 0.0
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics").text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "pitstore_http_requests_total" and labels == {
+                "endpoint": "get-online-features",
+                "status": "200",
+            }:
+                answered = sample.value
+            elif sample.name == "pitstore_server_workers":
+                workers = sample.value
+    return answered, workers
+
+
+@ENGINES
+def test_metrics_add_up_every_worker(repo: Path, tmp_path: Path, engine: str) -> None:
+    """With --workers 2, each scrape counts every request, whichever worker answers it; the
+    directory the workers share is gone once the server stops."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    body = {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}}
+    sent = 30
+    with serving(repo, engine, workers=2, env={"TMPDIR": str(tmp)}) as served:
+        for _ in range(sent):  # a connection each: the workers take them as they come
+            assert httpx.post(served.url + "/get-online-features", json=body).status_code == 200
+        deadline = time.monotonic() + 15
+        while _scrape(served.url)[1] != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # both workers up and sharing
+        time.sleep(2.5 * SHARE_SECONDS)  # every snapshot written after the last request
+        scrapes = [_scrape(served.url) for _ in range(8)]  # on new connections: both workers
+        assert scrapes == [(sent, 2)] * 8
+        assert [p.name for p in tmp.iterdir()] != []  # the share directory, while serving
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(timeout=15) in (0, -signal.SIGTERM)
+    assert list(tmp.iterdir()) == []

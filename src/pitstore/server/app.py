@@ -23,7 +23,7 @@ from pitstore.server.batch import ReadBatcher
 from pitstore.server.errors import ApiError, from_exception, too_large
 from pitstore.server.handlers import Context, Handler
 from pitstore.server.http import Request, Response, read_asgi_body, send_asgi
-from pitstore.server.metrics import Metrics
+from pitstore.server.metrics import SHARE_ENV, Metrics
 from pitstore.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ class PitstoreApp:
         self._server_process = server_process
         self.settings = state.settings
         self.auth = Authenticator(list(self.settings.auth.tokens), state.project)
-        self.metrics = Metrics(state.refresh_age, state.revision)
+        share = os.environ.get(SHARE_ENV) if server_process else None
+        self.metrics = Metrics(state.refresh_age, state.revision, Path(share) if share else None)
         reads = ReadBatcher(
             lambda: state.store.online_reads,
             state.offload_reads,
@@ -94,10 +95,12 @@ class PitstoreApp:
                 # seconds under load (the p99 of a busy server) and ~3 ms once frozen.
                 gc.collect()
                 gc.freeze()
+                self.metrics.start_sharing()  # with several workers (see server.metrics)
             log.info("pitstore feature server ready")
 
     def shutdown(self) -> None:
         if self._started:
+            self.metrics.stop_sharing()
             self.state.stop()
             self._started = False
             log.info("pitstore feature server stopped")

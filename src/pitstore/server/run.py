@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Final
 
 from pitstore.config import find_repo, load_config
 from pitstore.errors import ConfigError
 from pitstore.server.app import REPO_ENV
+from pitstore.server.metrics import SHARE_ENV
 
 GRACE_SECONDS: Final = 10
 
@@ -58,12 +60,19 @@ def serve(
     port = settings.port if port is None else port
     workers = workers or settings.workers
     engine = engine or settings.engine
-    if engine == "granian":
-        _granian(address, port, workers)
-    elif engine == "uvicorn":
-        _uvicorn(address, port, workers)
-    else:
+    if engine not in ("granian", "uvicorn"):
         raise ConfigError(f"unknown server engine {engine!r}; use 'granian' or 'uvicorn'")
+    run = _granian if engine == "granian" else _uvicorn
+    if workers == 1:
+        run(address, port, workers)
+        return
+    # Several workers add up their metrics through a directory of this run (server.metrics).
+    with tempfile.TemporaryDirectory(prefix="pitstore-metrics-") as share:
+        os.environ[SHARE_ENV] = share
+        try:
+            run(address, port, workers)
+        finally:
+            del os.environ[SHARE_ENV]
 
 
 def _uvicorn(host: str, port: int, workers: int) -> None:
