@@ -189,7 +189,7 @@ def load_averages() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _cpu_times() -> tuple[int, int]:
+def cpu_times() -> tuple[int, int]:
     """(idle, total) jiffies over all CPUs, from /proc/stat."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
@@ -198,13 +198,14 @@ def _cpu_times() -> tuple[int, int]:
 
 def wait_for_quiet(max_wait_s: float, busy_threshold: float = 0.25) -> float:
     """Wait (1 s samples, at most ``max_wait_s``) until machine-wide CPU use is at most
-    ``busy_threshold``; return the last sample (0..1), the contention the next run starts with.
-    The same rule as ``feast_baseline.py --quiet-wait``."""
+    ``busy_threshold``; return the last sample (0..1). Called while this process idles, so
+    the figure is other processes' load: how contended the next measurement is likely to be.
+    ``feast_baseline.py --quiet-wait`` uses it too."""
     deadline = time.monotonic() + max_wait_s
     while True:
-        idle0, total0 = _cpu_times()
+        idle0, total0 = cpu_times()
         time.sleep(1.0)
-        idle1, total1 = _cpu_times()
+        idle1, total1 = cpu_times()
         busy = 1.0 - (idle1 - idle0) / max(1, total1 - total0)
         if busy <= busy_threshold or time.monotonic() >= deadline:
             return round(busy, 2)

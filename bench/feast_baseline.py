@@ -48,6 +48,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from common import cpu_times, wait_for_quiet  # stdlib only: importable from Feast's venv
 
 PROJECT = "pitstore_bench"
 DRIVER_FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
@@ -70,28 +71,6 @@ def current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _cpu_times() -> tuple[int, int]:
-    """(idle, total) jiffies over all CPUs, from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return fields[3] + fields[4], sum(fields)  # idle + iowait, total
-
-
-def wait_for_quiet(max_wait_s: float, busy_threshold: float = 0.25) -> float:
-    """Sample machine-wide CPU use over 1 s windows until it is at most busy_threshold or
-    max_wait_s has passed; return the last sample (0..1). Called while this process idles,
-    so the figure is other processes' load: the machine is shared, this says how contended
-    the following measurement was likely to be."""
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        idle0, total0 = _cpu_times()
-        time.sleep(1.0)
-        idle1, total1 = _cpu_times()
-        busy = 1.0 - (idle1 - idle0) / max(1, total1 - total0)
-        if busy <= busy_threshold or time.monotonic() >= deadline:
-            return round(busy, 2)
 
 
 def load_meta(data_dir: Path) -> dict[str, Any]:
@@ -339,12 +318,12 @@ def run_worker(args: list[str], quiet_wait_s: float) -> dict[str, Any]:
     """Run this script's `_worker` subcommand in a fresh process and parse its JSON line."""
     busy_before = wait_for_quiet(quiet_wait_s)
     cmd = [sys.executable, os.path.abspath(__file__), "_worker", *args]
-    idle0, total0 = _cpu_times()
+    idle0, total0 = cpu_times()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
-    idle1, total1 = _cpu_times()
+    idle1, total1 = cpu_times()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:])
