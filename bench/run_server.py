@@ -2,7 +2,7 @@
 """Benchmark: the HTTP feature server, ``pitstore serve`` vs ``feast serve`` (Feast 0.67).
 
     .venv/bin/python bench/run_server.py [--preset small] [--store sqlite|redis] [--workers 1]
-        [--engines uvicorn,granian] [--calls 2000] [--seconds 8] [--rate 4000] [--no-feast]
+        [--engines uvicorn,granian] [--calls 2000] [--seconds 8] [--rate auto|N] [--no-feast]
         [--out FILE.md]
 
 Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their online
@@ -20,7 +20,10 @@ number of worker processes. pitstore is measured once per HTTP server (``--engin
    answers (its throughput; at 64 a request's latency is mostly its wait behind the other 63),
    then 64 connections offering at most ``--rate`` requests per second in all, each pausing
    a random 0 to 2 x 64/rate seconds between its requests (latency under a bounded load, from
-   clients that do not act in step); ``--seconds`` each;
+   clients that do not act in step); ``--seconds`` each. The rate is by default half of what
+   the first server (pitstore) served at 64 connections, offered to every server alike: a
+   fixed 4,000/s was well below capacity on one machine and at capacity on a slower one,
+   where its p99 measured the queue rather than the server;
 4. the status of bad bodies (unknown feature, ragged entity lists).
 
 pitstore's views have no TTL here, so values read as PRESENT (Feast 0.67 does not apply TTLs
@@ -263,10 +266,10 @@ def load(
             timeout=seconds + 30,
             check=True,
         ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    served = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
-        "rps": rate,
+        "rps": served,
         "p50": _wrk_ms(out, "50%"),
         "p99": _wrk_ms(out, "99%"),
         "non2xx": int(errors.group(1)) if errors else 0,
@@ -310,10 +313,18 @@ def measure(
         result["seq_100x6"] = sequential(port, big, max(200, args.calls // 4))
         for connections in (8, 64):
             result[f"load_{connections}"] = load(port, small, connections, args.seconds)
+        if args.rate == "auto":  # the first server measured sets it for all
+            args.rate = bounded_rate(result["load_64"]["rps"])
         result["load_bounded"] = load(port, small, 64, args.seconds, args.rate)
         result["bad"] = bad_bodies(port)
     print(json.dumps(result), file=sys.stderr)
     return result
+
+
+def bounded_rate(capacity: float) -> int:
+    """The offered rate of the bounded level: half of ``capacity`` (req/s at 64 connections),
+    in hundreds. A fixed rate would measure queueing on a machine where it is near capacity."""
+    return max(100, int(capacity / 2) // 100 * 100)
 
 
 def main() -> None:
@@ -324,7 +335,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument(
-        "--rate", type=int, default=4000, help="requests/s offered by the bounded load level"
+        "--rate",
+        type=lambda v: v if v == "auto" else int(v),
+        default="auto",
+        help="requests/s offered by the bounded load level (default auto: half of what the "
+        "first server measured served at 64 connections, the same for every server)",
     )
     parser.add_argument("--no-feast", action="store_true")
     parser.add_argument("--no-pitstore", action="store_true")
