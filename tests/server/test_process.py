@@ -147,6 +147,30 @@ def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> 
         assert "conv_rate" in page.text
 
 
+@ENGINES
+def test_a_web_ui_form_over_its_limit_is_refused_before_the_rest_arrives(
+    tmp_path: Path, engine: str
+) -> None:
+    """The UI reads forms of at most MAX_FORM_BYTES: a longer body, even without a length,
+    is refused as it streams in, not buffered whole first (the RSGI bridge once did)."""
+    from pitstore.ui.app import MAX_FORM_BYTES
+
+    auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
+    secured = make_repo(tmp_path / "repo", auth)
+    chunk = b"x" * (MAX_FORM_BYTES * 2)
+    head = (
+        b"POST /ui/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+    with serving(secured, engine) as served:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+            # One chunk over the limit, and the body never ends: only a server that refuses
+            # while streaming can answer.
+            sock.sendall(head + b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            reply = sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
 def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
     cli = subprocess.run(
         [str(PITSTORE), "serve", "--repo", str(repo), "--engine", "gunicorn"],

@@ -94,7 +94,10 @@ def _bytes(value: str | None) -> bytes | None:
 async def call_asgi(
     app: Callable[[Any, Any, Any], Awaitable[None]], scope: Scope, proto: HTTPProtocol
 ) -> None:
-    """Run an ASGI app for one RSGI request (whole bodies only: enough for the web UI)."""
+    """Run an ASGI app for one RSGI request (whole responses only: enough for the web UI).
+
+    The body reaches the app chunk by chunk as it arrives, so the app's own size limit
+    refuses a body that is too large before the rest of it is read."""
     host, _, port = scope.client.rpartition(":")
     asgi_scope = {
         "type": "http",
@@ -112,14 +115,18 @@ async def call_asgi(
         "client": (host, int(port)) if port.isdigit() else None,
         "server": None,
     }
-    sent_body = False
+    chunks = aiter(proto)
+    ended = False
 
     async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if sent_body:
+        nonlocal ended
+        if ended:
             return {"type": "http.disconnect"}
-        sent_body = True
-        return {"type": "http.request", "body": await proto(), "more_body": False}
+        try:
+            return {"type": "http.request", "body": await anext(chunks), "more_body": True}
+        except StopAsyncIteration:
+            ended = True
+            return {"type": "http.request", "body": b"", "more_body": False}
 
     start: dict[str, Any] = {}
     parts: list[bytes] = []
