@@ -55,6 +55,12 @@ def test_sign_in_sets_a_derived_session_cookie(secured: Client) -> None:
     assert secured.get("/catalog", headers={"Cookie": cookie}).status_code == 401
 
 
+def test_a_next_target_with_a_line_break_goes_to_the_ui_home(secured: Client) -> None:
+    status, headers = sign_in(secured, ADMIN, "/ui/lineage\r\nX-Injected: yes")
+    assert status == 303 and headers["location"] == "/ui"
+    assert "x-injected" not in {k.lower() for k in headers}
+
+
 def test_bad_tokens_are_refused(secured: Client) -> None:
     status, _ = sign_in(secured, "wrong-token-0123456789")
     assert status == 401

@@ -120,7 +120,9 @@ def test_pick_versions() -> None:
 
 def test_next_targets_and_cookies() -> None:
     assert _safe_next("/ui/lineage?x=1") == "/ui/lineage?x=1"
-    for bad in ("https://x", "//x", "/ui//x", "/\\x", "/ui\\x", "/catalog"):
+    assert _safe_next("/ui") == "/ui" and _safe_next("/ui?q=a") == "/ui?q=a"
+    bad_targets = ("https://x", "//x", "/ui//x", "/\\x", "/ui\\x", "/catalog", "/uix")
+    for bad in (*bad_targets, "/ui/x\r\nX-Injected: yes", "/ui/\x00", "/ui/\t"):
         assert _safe_next(bad) == "/ui", bad
     assert read_cookie(b"a=1; pitstore_ui=abc; b=2") == "abc"
     assert read_cookie(b"pitstore_ui=") is None and read_cookie(None) is None

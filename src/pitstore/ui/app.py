@@ -285,12 +285,10 @@ def _here(request: UiRequest) -> str:
 
 
 def _safe_next(target: str) -> str:
-    """Only a path inside the UI: a sign-in link must not redirect to another site."""
-    if (
-        target.startswith("/ui")
-        and not target.startswith(("//", "/ui//", "/\\"))
-        and "\\" not in target
-    ):
+    """Only a path inside the UI: a sign-in link must not redirect to another site, nor
+    carry control characters into the Location header (a CR/LF there broke the response)."""
+    inside = target == "/ui" or target.startswith(("/ui/", "/ui?"))
+    if inside and not target.startswith("/ui//") and "\\" not in target and target.isprintable():
         return target
     return "/ui"
 
