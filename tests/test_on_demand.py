@@ -175,6 +175,15 @@ def test_feature_service_with_on_demand_features(store) -> None:  # type: ignore
     assert result.column_names[-2:] == ["label", "long_trip"]
 
 
+def test_request_values_of_the_wrong_type_are_named(store) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("x", [1.0], {"km": 1}):
+        row = {"city": "oslo", "driver_id": 1, "distance": bad}
+        with pytest.raises(SchemaError, match=r"request field 'distance' holds a value"):
+            store.get_online_features(["trip_score:long_trip"], [row])
+    ok = {"city": "oslo", "driver_id": 1, "distance": 12}  # an int is a fine Float64
+    assert store.get_online_features(["trip_score:long_trip"], [ok]).to_dict()["long_trip"] == [1]
+
+
 def test_missing_request_values_are_named(store) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SchemaError, match=r"request value\(s\) \['distance'\]"):
         store.get_online_features(["trip_score:long_trip"], [{"city": "oslo", "driver_id": 1}])

@@ -29,12 +29,13 @@ READER = "reader-token-0123456789"
 OTHER_PROJECT = "other-token-0123456789"
 
 
-def make_repo(folder: Path, server: str = "") -> Path:
-    """The demo repo, its driver view renamed as in Feast's docs, applied and materialized."""
+def make_repo(folder: Path, server: str = "", definitions: str = "") -> Path:
+    """The demo repo, its driver view renamed as in Feast's docs, applied and materialized
+    (``definitions``: more Python appended to its features.py)."""
     init_repo(folder, "demo")
     features = folder / "features.py"
     text = features.read_text().replace('"driver_stats",', '"driver_hourly_stats",')
-    features.write_text(text + EXTRA)
+    features.write_text(text + EXTRA + definitions)
     if server:
         with (folder / "pitstore.yaml").open("a") as config:
             config.write(server)

@@ -24,10 +24,10 @@ from pitstore.store.aggregates import (
     aggregate_columns,
 )
 from pitstore.store.catalog import Snapshot
-from pitstore.store.resolve import TransformSelection, resolve
+from pitstore.store.resolve import Resolved, TransformSelection, resolve
 from pitstore.store.transforms import run_transform
 from pitstore.timeutil import from_micros, to_micros
-from pitstore.types import Timestamp
+from pitstore.types import Array, DType, Scalar, Timestamp
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,6 +71,8 @@ class _ReadPlan:
     request_fields: tuple[str, ...] = ()
     arrow_types: dict[str, Any] = field(default_factory=dict)
     """Output column -> Arrow type, for every feature read from a store."""
+    checked_requests: tuple[tuple[str, DType], ...] = ()
+    """Request fields whose values are typed on arrival (:func:`_type_requests`)."""
 
 
 class OnlineResponse:
@@ -166,6 +168,8 @@ class OnlineService:
         """Resolve the features and encode the keys: every error of the request, no I/O."""
         plan = self._plan(features, feature_service, full_feature_names)
         columns, count = _columns(entity_rows, plan.entity_columns, plan.request_fields)
+        if plan.checked_requests:
+            _type_requests(columns, plan.checked_requests)
         now_micros = to_micros(now) if now is not None else time.time_ns() // 1000
         reads = [ViewRead(v.view, v.features, _encode(v, columns, count)) for v in plan.views]
         return PreparedRead(plan, columns, count, now_micros, reads)
@@ -315,7 +319,41 @@ def _compile(
         tuple(resolved.columns),
         tuple(resolved.request_fields),
         types,
+        _checked_requests(resolved),
     )
+
+
+def _checked_requests(resolved: Resolved) -> tuple[tuple[str, DType], ...]:
+    """The request fields of ``resolved`` with their types, but for times and bytes, which
+    arrive as text (JSON has neither) for the function to read as it likes."""
+    fields = {
+        f.name: f.dtype for t in resolved.transforms for r in t.view.requests for f in r.schema
+    }
+    return tuple((name, dtype) for name, dtype in fields.items() if not _sent_as_text(dtype))
+
+
+def _sent_as_text(dtype: DType) -> bool:
+    base = dtype.element if isinstance(dtype, Array) else dtype
+    return isinstance(base, Scalar) and base.name in ("timestamp", "bytes")
+
+
+def _type_requests(columns: dict[str, Any], fields: tuple[tuple[str, DType], ...]) -> None:
+    """Request values as Arrow arrays of their fields' types, in place, so a function gets
+    the declared types online as it does offline. A value the type cannot hold ("x" for a
+    Float64) is the request's error, raised before any function runs on it."""
+    import pyarrow as pa
+
+    for name, dtype in fields:
+        arrow_type = dtype.to_arrow()
+        values = list(columns[name])
+        try:
+            if pa.types.is_floating(arrow_type):  # Arrow takes no int past int64 as a float
+                values = [float(v) if type(v) is int else v for v in values]
+            columns[name] = pa.array(values, type=arrow_type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise SchemaError(
+                f"request field {name!r} holds a value that is not {dtype}: {exc}"[:300]
+            ) from None
 
 
 def _store_columns(
