@@ -384,6 +384,21 @@ def test_auth_statuses(secured: Client) -> None:
     assert secured.get("/catalog").status_code == 401
 
 
+def test_ready_says_what_is_down_but_not_why_when_auth_is_on(
+    secured: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def down(*args: object) -> None:
+        raise StoreUnavailableError("the store at 10.1.2.3:6390/13 is down")
+
+    monkeypatch.setattr(secured.app.state.store.online, "read", down)
+    response = secured.get("/ready")
+    assert response.status_code == 503
+    problems = error_of(response)["details"]["problems"]  # type: ignore[index]
+    assert list(problems) == ["online_store"]
+    assert "10.1.2.3" not in response.text and "StoreUnavailableError" not in response.text
+    assert "10.1.2.3:6390/13 is down" in caplog.text  # the operator's log has it
+
+
 # --- CORS ---------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pitstore.server.requests import OnlineRequest, parse_feast, parse_push, par
 from pitstore.server.state import ServerState
 
 Handler = Callable[["Context", Request], Awaitable[Response]]
+
+log = logging.getLogger("pitstore.server")
 
 
 @dataclass(slots=True)
@@ -109,9 +112,15 @@ async def health(ctx: Context, request: Request) -> Response:
 
 
 async def ready(ctx: Context, request: Request) -> Response:
-    """Readiness: registry loaded recently and online store reachable."""
+    """Readiness: registry loaded recently and online store reachable.
+
+    The probe is open to anyone; with tokens configured, its answer names the components at
+    fault but not why (the store's address, a driver's message): the log has that."""
     problems = await asyncio.to_thread(ctx.state.readiness)
     if problems:
+        if ctx.state.settings.auth.tokens:
+            log.warning("not ready: %s", "; ".join(f"{k}: {v}" for k, v in problems.items()))
+            problems = dict.fromkeys(problems, "not ready; the server log says why")
         raise ApiError(503, "not_ready", "the server is not ready", {"problems": problems})
     return json_response({"status": "ready", "revision": ctx.state.snapshot().revision})
 
