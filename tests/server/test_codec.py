@@ -1,14 +1,19 @@
-"""Feast's response shape for values JSON has no numbers for: NaN and the infinities."""
+"""Feast's response shape for values JSON has no numbers for (NaN and the infinities), and
+its timestamp text."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pitstore.server.codec import dumps, feast_response
+from pitstore.server.codec import dumps, feast_response, format_micros
 from pitstore.store.online import OnlineResponse
+from pitstore.timeutil import from_micros, to_micros
 
 NAN, INF = math.nan, math.inf
 
@@ -46,3 +51,12 @@ def test_non_finite_floats_are_sent_as_feast_strings(
 ) -> None:
     body = response_of(values)
     assert body["results"][1]["values"] == sent  # type: ignore[index]
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)))
+def test_times_are_rfc3339_text_of_the_same_instant(moment: datetime) -> None:
+    micros = to_micros(moment.replace(tzinfo=UTC))
+    text = format_micros(micros)
+    assert len(text.split("T")[0]) == 10  # four-digit years, also before 1000
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert parsed == from_micros(micros)

@@ -65,7 +65,11 @@ def format_micros(micros: int) -> str:
     text = _TIME_CACHE.get(micros)
     if text is None:
         seconds, fraction = divmod(micros, 1_000_000)
-        base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        t = time.gmtime(seconds)  # not strftime: its %Y does not pad years before 1000
+        base = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
         if fraction == 0:
             text = base + "Z"
         elif fraction % 1000 == 0:
