@@ -531,33 +531,45 @@ def test_error_replies_are_translated(private_server: tuple[int, list[Any]]) -> 
         store.close()
 
 
-@pytest.mark.parametrize("when", ["handshake", "reply"])
+@pytest.mark.parametrize("when", ["handshake", "reply", "health check"])
 def test_garbage_from_the_server_is_unavailable(when: str) -> None:
     """A peer that answers with something other than RESP, while the connection is made or
-    in the reply to a read: StoreUnavailableError at once, not a driver error or a hang."""
+    in the reply to a read, or an error reply to the health check's PING (BUSY, while a
+    script runs): StoreUnavailableError at once, not a driver error or a hang."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
         thread = threading.Thread(target=_answer, args=(listener, when), daemon=True)
         thread.start()
-        store = RedisOnlineStore(f"redis://127.0.0.1:{port}/0", key_prefix="t", socket_timeout_s=2)
+        store = RedisOnlineStore(
+            f"redis://127.0.0.1:{port}/0",
+            key_prefix="t",
+            socket_timeout_s=2,
+            health_check_interval_s=0.001,  # a PING before every use
+        )
         try:
+            if when == "health check":  # a connection used once, then idle past the interval
+                assert store._client.execute([("ECHO", "x")]) == [b"OK"]
+                time.sleep(0.01)
             started = time.monotonic()
             with pytest.raises(StoreUnavailableError, match="unavailable") as caught:
                 read_view(store, "v", ["x"], [key(1)])
             assert time.monotonic() - started < 1.5
             # the driver refused the handshake; pitstore's own reader refused the reply
             cause = type(caught.value.__cause__).__name__
-            assert cause == {"handshake": "InvalidResponse", "reply": "ProtocolError"}[when]
+            causes = {"handshake": "InvalidResponse", "reply": "ProtocolError"}
+            assert cause == causes.get(when, "ResponseError")
         finally:
             store.close()
 
 
 def _answer(listener: socket.socket, when: str) -> None:
     """A fake server. ``when="reply"``: redis-py's handshake answered as Redis 7 would and
-    the read (EVALSHA) with a reply type that does not exist; else garbage from the start."""
+    the read (EVALSHA) with a reply type that does not exist; ``"health check"``: PINGs after
+    an ECHO answered BUSY; else garbage from the start."""
     connection, _ = listener.accept()
+    used = False  # the test's first command (ECHO) went by: the connection is set up
     with connection:
         while data := connection.recv(65536):
             if when == "handshake" or b"EVALSHA" in data:
@@ -565,6 +577,8 @@ def _answer(listener: socket.socket, when: str) -> None:
             elif b"HELLO" in data:
                 connection.sendall(b"%2\r\n+server\r\n+redis\r\n+proto\r\n:3\r\n")
             elif b"PING" in data:
-                connection.sendall(b"+PONG\r\n")
+                busy = when == "health check" and used
+                connection.sendall(b"-BUSY running a script\r\n" if busy else b"+PONG\r\n")
             else:  # CLIENT SETINFO and the like
+                used = used or b"ECHO" in data
                 connection.sendall(b"+OK\r\n" * data.count(b"\r\n*") + b"+OK\r\n")

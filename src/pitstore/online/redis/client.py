@@ -121,11 +121,13 @@ class RedisClient:
         except (redis.RedisError, OSError) as exc:  # also a reply that is not RESP
             self._unavailable(exc)
         try:
-            conn.check_health()  # a PING first when the connection sat idle past the interval
+            # A PING first when the connection sat idle past the interval; any error there,
+            # an error reply too (BUSY while a script runs), leaves the server unusable now.
+            conn.check_health()
             # the pool's connection is connected (its socket set) and checked for stray data
             replies = _round_trip(conn._sock, commands)
             conn.next_health_check = time.monotonic() + conn.health_check_interval
-        except (redis.ConnectionError, redis.TimeoutError, OSError, hiredis.ProtocolError) as exc:
+        except (redis.RedisError, OSError, hiredis.ProtocolError) as exc:
             conn.disconnect()
             self._unavailable(exc)
         except BaseException:
