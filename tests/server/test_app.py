@@ -415,6 +415,8 @@ def test_cors_on(repo: Path) -> None:
         assert ok.headers["access-control-allow-origin"] == "https://ui.example.com"
         other = c.get("/health", headers={"Origin": "https://evil.example.com"})
         assert "access-control-allow-origin" not in other.headers
+        for response in (ok, other, c.get("/health")):  # caches must key on the origin
+            assert response.headers["vary"] == "origin"
         pre = c.request("OPTIONS", "/catalog", headers={"Origin": "https://ui.example.com"})
         assert pre.status_code == 204
         assert "authorization" in pre.headers["access-control-allow-headers"]

@@ -1,4 +1,5 @@
-"""Reading an ASGI request body (shared by the API and the web UI): chunks, limit, disconnect."""
+"""Reading an ASGI request body (shared by the API and the web UI): chunks, limit, disconnect;
+the declared Content-Length."""
 
 from __future__ import annotations
 
@@ -46,3 +47,20 @@ def test_a_client_gone_mid_body_is_a_400() -> None:
     with pytest.raises(ApiError) as caught:
         _read([_part(b"ab"), {"type": "http.disconnect"}], limit=100)
     assert (caught.value.status, caught.value.code) == (400, "client_disconnected")
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [(b"9" * 5000, 413), (b"1025", 413), (b"0" * 40 + b"1024", None), (b"12x", 400)],
+)
+def test_declared_lengths(declared: bytes, status: int | None) -> None:
+    """Over the limit is a 413 even past the 4,300 digits that int() reads; leading zeros
+    do not make a length longer."""
+    from pitstore.server.app import check_declared_length
+
+    if status is None:
+        check_declared_length(declared, 1024)
+        return
+    with pytest.raises(ApiError) as refused:
+        check_declared_length(declared, 1024)
+    assert refused.value.status == status

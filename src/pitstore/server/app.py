@@ -230,9 +230,11 @@ class PitstoreApp:
         return origin if origin.decode("latin-1") in self._cors else None
 
     def _cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        # Vary on every response, allowed origin or not: a shared cache must not hand a
+        # response made for one origin (with or without the allow header) to another.
         allowed = self._allowed_origin(origin)
         if allowed is None:
-            return []
+            return [(b"vary", b"origin")]
         return [(b"access-control-allow-origin", allowed), (b"vary", b"origin")]
 
     def _preflight(self, origin: bytes | None) -> Response:
@@ -283,7 +285,8 @@ def check_declared_length(declared: bytes, limit: int) -> None:
     """A 400 for a Content-Length that is not a number, a 413 for one over ``limit``."""
     if not declared.isdigit():
         raise ApiError(400, "invalid_header", "Content-Length is not a number")
-    if int(declared) > limit:
+    # Compare lengths first: int() refuses numbers of over 4,300 digits (a ValueError).
+    if len(declared.lstrip(b"0")) > len(str(limit)) or int(declared) > limit:
         raise body_too_large(limit)
 
 
