@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ADMIN, MODEL, OTHER_PROJECT, READER, Client, bearer, start, tokens
@@ -382,6 +383,23 @@ def test_auth_statuses(secured: Client) -> None:
     for path in ("/health", "/ready", "/openapi.json", "/docs"):
         assert secured.get(path).status_code == 200
     assert secured.get("/catalog").status_code == 401
+
+
+def test_ready_reads_the_store_at_most_once_a_second(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    online = client.app.state.store.online
+    reads = []
+    real = online.read
+
+    def counted(*args: Any) -> Any:
+        reads.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(online, "read", counted)
+    for _ in range(5):  # an open probe: a flood of them must not become a flood of reads
+        assert client.get("/ready").status_code == 200
+    assert len(reads) <= 1
 
 
 def test_ready_says_what_is_down_but_not_why_when_auth_is_on(

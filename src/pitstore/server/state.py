@@ -27,6 +27,9 @@ log = logging.getLogger("pitstore.server")
 
 #: /ready fails when the last good registry read is older than this many refresh intervals.
 STALE_INTERVALS: Final = 3
+#: /ready answers from a check at most this old: the probe is open to anyone, and a flood of
+#: probes must not become a flood of store reads.
+READY_CHECK_SECONDS: Final = 1.0
 
 
 class ServerState:
@@ -46,6 +49,7 @@ class ServerState:
         self._thread: threading.Thread | None = None
         self._refreshed_at: float | None = None
         self.refresh_error: str | None = None
+        self._checked: tuple[float, dict[str, str]] | None = None  # (when, problems)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -97,7 +101,16 @@ class ServerState:
         return float(self.snapshot().revision) if self._refreshed_at is not None else -1.0
 
     def readiness(self) -> dict[str, str]:
-        """Problems that make the server unready, by component (empty when ready)."""
+        """Problems that make the server unready, by component (empty when ready), as of a
+        check at most :data:`READY_CHECK_SECONDS` old."""
+        checked = self._checked
+        if checked is not None and time.monotonic() - checked[0] < READY_CHECK_SECONDS:
+            return checked[1]
+        problems = self._check()
+        self._checked = (time.monotonic(), problems)
+        return problems
+
+    def _check(self) -> dict[str, str]:
         problems: dict[str, str] = {}
         limit = STALE_INTERVALS * self.settings.registry_refresh_seconds + 1
         if self._refreshed_at is None:
