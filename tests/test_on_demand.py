@@ -228,6 +228,31 @@ def test_bad_functions_name_the_view_and_column(
         )
 
 
+def test_a_request_field_may_be_an_entity_key(tmp_path: Path) -> None:
+    from pitstore import FeatureStore
+    from pitstore.store.scaffold import init_repo
+    from pitstore.timeutil import utcnow
+
+    repo = init_repo(tmp_path / "repo")
+    (repo / "odfv.py").write_text(
+        "from pitstore import Field, Float64, Int64, RequestSource, on_demand_feature_view\n"
+        "from features import driver_stats\n\n"
+        "@on_demand_feature_view(sources=[driver_stats[['conv_rate']], "
+        "RequestSource('req', [Field('driver_id', Int64)])], schema=[Field('y', Float64)])\n"
+        "def keyed(row):\n    return {'y': row['driver_id'] + (row['conv_rate'] or 0)}\n"
+    )
+    store = FeatureStore(repo)
+    store.apply()
+    store.materialize_incremental(utcnow())
+    plain = store.get_online_features(["driver_stats:conv_rate"], {"driver_id": [1001]})
+    keyed = store.get_online_features(["keyed:y"], {"driver_id": [1001]})
+    rate = plain.to_dict()["conv_rate"][0]
+    assert rate is not None  # the key still finds the stored row
+    assert keyed.to_dict()["y"] == [1001 + rate]
+    (key,) = keyed.to_dict()["driver_id"]
+    assert type(key) is int and key == 1001  # the key as sent, not an Arrow scalar
+
+
 def test_changed_code_must_be_applied_first(tmp_path: Path) -> None:
     from pitstore.store.scaffold import init_repo
 

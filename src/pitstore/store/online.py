@@ -319,17 +319,24 @@ def _compile(
         tuple(resolved.columns),
         tuple(resolved.request_fields),
         types,
-        _checked_requests(resolved),
+        _checked_requests(resolved, entity_columns),
     )
 
 
-def _checked_requests(resolved: Resolved) -> tuple[tuple[str, DType], ...]:
+def _checked_requests(
+    resolved: Resolved, entity_columns: list[str]
+) -> tuple[tuple[str, DType], ...]:
     """The request fields of ``resolved`` with their types, but for times and bytes, which
-    arrive as text (JSON has neither) for the function to read as it likes."""
+    arrive as text (JSON has neither) for the function to read as it likes, and for entity
+    keys (the key encoder checks those, and needs them as they came)."""
     fields = {
         f.name: f.dtype for t in resolved.transforms for r in t.view.requests for f in r.schema
     }
-    return tuple((name, dtype) for name, dtype in fields.items() if not _sent_as_text(dtype))
+    return tuple(
+        (name, dtype)
+        for name, dtype in fields.items()
+        if not _sent_as_text(dtype) and name not in entity_columns
+    )
 
 
 def _sent_as_text(dtype: DType) -> bool:
