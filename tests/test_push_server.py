@@ -94,6 +94,22 @@ def test_bad_row_is_a_422_and_writes_nothing(client: Client, repo: Path) -> None
         ({"push_source_name": "driver_push", "feature_view": "x", "rows": []}, 422, "not both"),
         ({"feature_view": "driver_stats", "rows": [], "to": "offline"}, 422, "push source"),
         ({"push_source_name": 3, "rows": []}, 422, "push_source_name"),
+        (  # before the year 1 once in UTC: was a 500
+            {
+                "push_source_name": "driver_push",
+                "rows": [
+                    {
+                        "driver_id": 1,
+                        "event_timestamp": "0001-01-01T00:00:00+05:00",
+                        "conv_rate": 0.5,
+                        "trips": 1,
+                    }
+                ],
+                "to": "online_and_offline",
+            },
+            422,
+            "event_timestamp",
+        ),
     ],
 )
 def test_push_errors(client: Client, body: dict[str, Any], status: int, words: str) -> None:

@@ -69,6 +69,8 @@ def test_bad_row_writes_nothing_anywhere(store: FeatureStore) -> None:
         ({"conv_rte": 1.0}, ["row 0", "unknown column 'conv_rte'", "conv_rate"]),
         ({"event_timestamp": None}, ["row 0", "event_timestamp", "null"]),
         ({"driver_id": "x"}, ["row 0", "driver_id"]),
+        # before the year 1 once in UTC: an OverflowError, once a 500 in the server
+        ({"event_timestamp": "0001-01-01T00:00:00+05:00"}, ["row 0", "event_timestamp"]),
     ],
 )
 def test_validation_messages(
@@ -260,6 +262,9 @@ def test_no_online_view_with_online_target(tmp_path: Path) -> None:
         row = {"driver_id": 1, "event_timestamp": T0, "conv_rate": 0.1}
         with pytest.raises(DefinitionError, match="no view fed by it is online"):
             store.push("driver_push", [row])
+        with pytest.raises(DefinitionError, match="no view fed by it is online"):
+            store.push("driver_push", [row], to="online_and_offline")
+        assert log_files(store.repo_path) == []  # refused before anything was logged
         assert store.push("driver_push", [row], to="offline").logged == 1
     finally:
         store.close()
@@ -303,4 +308,24 @@ def test_aggregated_push_on_redis(tmp_path: Path) -> None:
     finally:
         store.online.delete_view("driver_stats")
         store.online.delete_view("driver_activity")
+        store.close()
+
+
+def test_values_a_narrow_type_cannot_hold_are_refused(tmp_path: Path) -> None:
+    """An Int32 key shares the integer key encoding with Int64, and a Float32 past its range
+    would be stored as infinity: both are refused, and nothing is written or logged."""
+    from pitstore import Entity, FeatureView, Field, Float32, Int32
+
+    rider = Entity("rider", join_keys=["rider_id"], dtype=Int32)
+    view = FeatureView("rides", [rider], [Field("score", Float32)], push_source())
+    store = make_repo(tmp_path, push_source())
+    try:
+        store.apply([rider, view], prune=True)
+        good = {"rider_id": 7, "event_timestamp": T0, "score": 0.5}
+        for bad, column in (({"rider_id": 2**40}, "rider_id"), ({"score": 1e300}, "score")):
+            with pytest.raises(SchemaError, match=rf"row 0: column '{column}'.*range"):
+                store.push("driver_push", [{**good, **bad}], to="online_and_offline")
+        assert log_files(store.repo_path) == []
+        assert store.push("driver_push", [{**good, "score": 3e38}]).online == {"rides": 1}
+    finally:
         store.close()

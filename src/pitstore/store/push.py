@@ -149,12 +149,17 @@ def check_rows(
     created_field = view.source.created_timestamp_field
     checks = {f.name: value_check(f.dtype) for f in view_fields(view)}
     _check_columns(view, rows, key_names, ts_field, created_field, list(checks), also_allowed)
+    # The key encoding is one for every integer type: an Int32 key is range-checked here, or
+    # a key the offline store cannot hold would be written online.
+    key_checks = [(k, _int("int32")) for k, t in keys if t == Scalar("int32")]
     encoder = KeyEncoder(key_names, [t for _, t in keys])
     encoded: list[bytes] = []
     stamps: list[int] = []
     created: list[int | None] = []
     values: dict[str, list[Any]] = {name: [] for name in checks}
     for i, row in enumerate(rows):
+        for name, check in key_checks:
+            _checked(view.name, i, name, check, row[name])
         try:
             encoded.append(encoder.encode([row[k] for k in key_names]))
         except SchemaError as exc:
@@ -225,7 +230,7 @@ def _micros(view: str, row: int, column: str, value: Any) -> int:
         raise SchemaError(f"push to {view!r}: row {row}: column {column!r} is null")
     try:
         return to_micros(_timestamp(value))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: before year 1 in UTC
         raise SchemaError(f"push to {view!r}: row {row}: column {column!r}: {exc}") from None
 
 
@@ -283,6 +288,17 @@ def _float(value: Any) -> float:
     return float(value)
 
 
+#: The largest finite float32: past it a value would be stored as infinity.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _float32(value: Any) -> float:
+    number = _float(value)
+    if math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+        raise ValueError("number out of the float32 range (it would be stored as infinity)")
+    return number
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("expected a string")
@@ -308,7 +324,7 @@ def _array(value: Any, element: Check) -> list[Any]:
 
 def _vector(dim: int) -> Check:
     def check(value: Any) -> list[float]:
-        items = _array(value, _float)
+        items = _array(value, _float32)
         if len(items) != dim or any(v is None or not math.isfinite(v) for v in items):
             raise ValueError(f"expected {dim} finite numbers")
         return items
@@ -318,7 +334,7 @@ def _vector(dim: int) -> Check:
 
 _SCALAR_CHECKS: dict[str, Check] = {
     "bool": _bool,
-    "float32": _float,
+    "float32": _float32,
     "float64": _float,
     "string": _string,
     "bytes": _bytes,

@@ -86,17 +86,17 @@ def push(
     row_list = as_rows(rows)
     checked = validate(snapshot, views, row_list)
     report = PushReport(source.name, len(row_list))
+    online = [c for c in checked if c.view.online]
+    if target != "offline" and not online:  # refused before anything is written
+        raise DefinitionError(
+            f"push to {source.name!r}: no view fed by it is online ({_names(views)}); "
+            "push with to='offline', or set online=True on a view"
+        )
     if not row_list:
         return report
     if target != "online":
         report.logged = log_rows(store, source, checked, origin)
     if target != "offline":
-        online = [c for c in checked if c.view.online]
-        if not online:
-            raise DefinitionError(
-                f"push to {source.name!r}: no view fed by it is online ({_names(views)}); "
-                "push with to='offline', or set online=True on a view"
-            )
         for rows_of_view in online:
             report.online[rows_of_view.view.name] = write_online(store, rows_of_view, origin)
     return report
