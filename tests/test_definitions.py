@@ -138,3 +138,14 @@ def test_join_key_listed_as_feature_with_entity_by_name_is_an_error() -> None:
 def test_unknown_feature_suggests_closest_name() -> None:
     with pytest.raises(NotFoundError, match="did you mean 'conv_rate'"):
         make_view().feature("conv_rat")
+
+
+@pytest.mark.parametrize("name", ["driver\n", "driver\nx", "\ndriver", "driver "])
+def test_names_with_line_breaks_or_spaces_are_refused(name: str) -> None:
+    from pitstore.names import is_valid_name
+
+    assert not is_valid_name(name)
+    with pytest.raises(DefinitionError):
+        Entity(name, join_keys=["driver_id"])
+    with pytest.raises(DefinitionError):
+        parse_ref(f"fv:{name}")

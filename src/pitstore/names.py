@@ -7,13 +7,13 @@ import re
 from pitstore.errors import DefinitionError
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_NAME = re.compile(NAME_PATTERN)
+_NAME = re.compile(NAME_PATTERN)  # used with fullmatch: "$" alone also matches before a final "\n"
 MAX_NAME_LENGTH = 128
 
 
 def is_valid_name(name: object) -> bool:
     """True when ``name`` is a string usable as an identifier."""
-    return isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and bool(_NAME.match(name))
+    return isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and bool(_NAME.fullmatch(name))
 
 
 def validate_name(name: object, what: str) -> str:
@@ -36,4 +36,4 @@ def suggest_name(text: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", text.strip())[:MAX_NAME_LENGTH]
     if cleaned and cleaned[0].isdigit():
         cleaned = "_" + cleaned[: MAX_NAME_LENGTH - 1]
-    return cleaned if _NAME.match(cleaned) else ""
+    return cleaned if _NAME.fullmatch(cleaned) else ""

@@ -158,7 +158,7 @@ class StreamSource(PushSource):
     ) -> None:
         super().__init__(name, batch_source, description)
         self.broker = validate_name(broker, f"broker of stream source {name!r}")
-        if not isinstance(topic, str) or not _TOPIC.match(topic):
+        if not isinstance(topic, str) or not _TOPIC.fullmatch(topic):
             raise DefinitionError(
                 f"stream source {name!r}: topic {topic!r} must be a Redis stream key or NATS "
                 "subject (letters, digits and . _ - : /, no spaces or wildcards)"

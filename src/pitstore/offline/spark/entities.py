@@ -48,7 +48,7 @@ _ORDINAL = "__pitstore_ordinal"
 def is_table_name(text: str) -> bool:
     """Whether an entity string names a table (see the module docstring for the rule)."""
     return (
-        _TABLE.match(text) is not None
+        _TABLE.fullmatch(text) is not None
         and not text.lower().endswith(".parquet")
         and not os.path.exists(text)
     )
