@@ -129,6 +129,14 @@ def test_teardown_and_version(repo: Path) -> None:
     assert "+ entity driver" in run("plan", cwd=repo).stdout
 
 
+def test_a_mistyped_repo_path_acts_on_nothing(tmp_path: Path) -> None:
+    run("init", "r", cwd=tmp_path)
+    run("apply", cwd=tmp_path / "r")
+    result = run("teardown", "--repo", "r/no_such_dir", "--yes", cwd=tmp_path, ok=False)
+    assert result.returncode == 1 and "no_such_dir is not a folder" in result.stderr
+    assert "driver_stats" in run("list", "views", cwd=tmp_path / "r").stdout  # intact
+
+
 def test_doctor_reports_each_backend(tmp_path: Path) -> None:
     run("init", "r", cwd=tmp_path)
     repo = tmp_path / "r"

@@ -15,8 +15,16 @@ _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def find_repo(start: str | os.PathLike[str] = ".") -> Path:
-    """The feature repo folder: ``start`` or the nearest parent holding ``pitstore.yaml``."""
+    """The feature repo folder: ``start`` or the nearest parent holding ``pitstore.yaml``.
+
+    A ``start`` that does not exist is an error (a mistyped ``--repo`` must not act on the
+    repo above it)."""
     here = Path(start).resolve()
+    if not here.is_dir():
+        raise ConfigError(
+            f"{here} is not a folder; pass --repo PATH of a feature repo (a folder with "
+            f"{CONFIG_FILE})"
+        )
     for folder in (here, *here.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
