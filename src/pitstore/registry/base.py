@@ -73,7 +73,9 @@ class Registry(Protocol):
         ...
 
     def set_watermark(self, view: str, watermark: datetime) -> None:
-        """Record a successful materialization of ``view`` up to ``watermark``."""
+        """Record a successful materialization of ``view`` up to ``watermark``; an earlier
+        one than the stored watermark changes nothing (two overlapping runs may finish in
+        either order: the check and the write are one statement)."""
         ...
 
     def teardown(self) -> None:

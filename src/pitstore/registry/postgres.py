@@ -337,11 +337,13 @@ class PostgresRegistry:
             )
 
     def set_watermark(self, view: str, watermark: datetime) -> None:
-        """Record a successful materialization of ``view`` up to ``watermark``."""
+        """Record a successful materialization of ``view`` up to ``watermark`` (never
+        backwards)."""
         self._query(
             "INSERT INTO {s}.watermarks VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (project, view) DO UPDATE "
             "SET watermark = excluded.watermark, updated_at = excluded.updated_at "
+            "WHERE {s}.watermarks.watermark < excluded.watermark "  # never backwards
             "RETURNING 1",
             (self.project, view, to_utc(watermark), utcnow()),
         )

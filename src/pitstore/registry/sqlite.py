@@ -209,7 +209,8 @@ class SqliteRegistry:
         with self._write():
             self._conn.execute(
                 "INSERT INTO watermarks VALUES (?,?,?,?) ON CONFLICT(project, view) DO UPDATE "
-                "SET watermark=excluded.watermark, updated_at=excluded.updated_at",
+                "SET watermark=excluded.watermark, updated_at=excluded.updated_at "
+                "WHERE watermarks.watermark < excluded.watermark",  # never backwards
                 (self.project, view, to_micros(watermark), to_micros(utcnow())),
             )
 

@@ -363,6 +363,8 @@ class RegistryConformance:
         assert got == later and got is not None and got.utcoffset() == timedelta(0)
         registry.set_watermark("w", datetime(2026, 1, 1))  # naive: read as UTC
         assert registry.get_watermark("w") == datetime(2026, 1, 1, tzinfo=UTC)
+        registry.set_watermark("v", when)  # an overlapping run that finished last
+        assert registry.get_watermark("v") == later  # a watermark never moves backwards
 
     def test_data_shaping_changes_reset_watermarks(self, registry: Registry) -> None:
         when = datetime(2026, 1, 1, tzinfo=UTC)
