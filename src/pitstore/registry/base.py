@@ -79,7 +79,8 @@ class Registry(Protocol):
         ...
 
     def teardown(self) -> None:
-        """Remove every object, version and watermark of the project."""
+        """Remove every object, version and watermark of the project. Its revision moves on
+        (a plan made before the teardown conflicts on apply)."""
         ...
 
     def close(self) -> None:

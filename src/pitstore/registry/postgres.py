@@ -349,15 +349,21 @@ class PostgresRegistry:
         )
 
     def teardown(self) -> None:
-        """Remove every object, version and watermark of the project."""
+        """Remove every object, version and watermark of the project; its revision moves on
+        (a plan made before the teardown conflicts, and caches see a new revision)."""
 
         def run(conn: Connection[Any]) -> None:
             with conn.transaction():
-                for table in ("objects", "versions", "watermarks", "projects"):
+                current = self._lock_revision(conn)  # serialized with applies
+                for table in ("objects", "versions", "watermarks"):
                     conn.execute(
                         self._sql(f"DELETE FROM {{s}}.{table} WHERE project = %s"),
                         (self.project,),
                     )
+                conn.execute(
+                    self._sql("UPDATE {s}.projects SET revision = %s WHERE project = %s"),
+                    (current + 1, self.project),
+                )
 
         self._run(run)
 

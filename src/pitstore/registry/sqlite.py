@@ -216,8 +216,13 @@ class SqliteRegistry:
 
     def teardown(self) -> None:
         with self._write():
-            for table in ("objects", "versions", "watermarks", "projects"):
+            for table in ("objects", "versions", "watermarks"):
                 self._conn.execute(f"DELETE FROM {table} WHERE project=?", (self.project,))
+            # The revision moves on, never back to 0: a plan made before the teardown must
+            # conflict, and a cached catalog must see a new revision.
+            self._conn.execute(
+                "UPDATE projects SET revision = revision + 1 WHERE project=?", (self.project,)
+            )
 
     def close(self) -> None:
         self._conn.close()

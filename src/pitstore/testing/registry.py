@@ -349,7 +349,7 @@ class RegistryConformance:
         assert b.get_watermark("v") is None and b.history("entity", "driver") == []
         b.apply(plan_to(b, specs(entity("driver", "b's"))), "y")
         a.teardown()
-        assert a.list_objects() == [] and a.revision() == 0
+        assert a.list_objects() == [] and a.revision() == 2
         assert [o.spec["description"] for o in b.list_objects()] == ["b's"]
 
     def test_watermarks(self, registry: Registry) -> None:
@@ -383,9 +383,12 @@ class RegistryConformance:
     def test_teardown_removes_everything_of_the_project(self, registry: Registry) -> None:
         registry.apply(plan_to(registry, specs(entity("driver"), view("v"))), "x")
         registry.set_watermark("v", datetime(2026, 1, 1, tzinfo=UTC))
+        stale = plan_to(registry, specs(entity("driver", "planned before the teardown")))
         registry.teardown()
-        assert registry.revision() == 0
+        assert registry.revision() == 2  # moves on, never back: no plan of revision 1 fits
         assert registry.list_objects() == []
         assert registry.history("entity", "driver") == []
         assert registry.get_watermark("v") is None
-        assert registry.apply(plan_to(registry, specs(entity("driver"))), "x") == 1
+        assert registry.apply(plan_to(registry, specs(entity("driver"))), "x") == 3
+        with pytest.raises(ConflictError):
+            registry.apply(stale, "late")
