@@ -8,6 +8,7 @@ watermarks, isolation) is in ``pitstore.testing.registry``, run over SQLite and 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,37 @@ def test_lineage_from_specs(tmp_path: Path) -> None:
         Node("feature_service", "s2"),
     }
     assert Node("on_demand_feature_view", "o") in graph.upstream(Node("feature_service", "s2"))
+
+
+def test_only_data_shaping_edits_reset_a_views_data() -> None:
+    from pitstore.registry.plan import make_plan
+
+    def spec(**edits: Any) -> dict[str, Any]:
+        feature = {"name": "x", "dtype": "int64", "description": "", "tags": {}}
+        named = {"name": "description", "dtype": "int64", "description": "", "tags": {}}
+        source = {"name": "src", "path": "a.parquet", "description": ""}
+        base = {"name": "v", "entities": ["driver"], "features": [feature, named]}
+        base |= {"key_fields": [], "source": source, "description": "", "tags": {}}
+        for path, value in edits.items():
+            *parents, last = path.split("__")
+            target: Any = base
+            for part in parents:
+                target = target[int(part)] if part.isdigit() else target[part]
+            target[last] = value
+        return base
+
+    def resets(**edits: Any) -> bool:
+        old, new = spec(), spec(**edits)
+        (change,) = make_plan({("feature_view", "v"): old}, {("feature_view", "v"): new}, 1).changes
+        return change.resets_data
+
+    # descriptive edits keep the stored rows
+    assert not resets(description="new words")
+    assert not resets(features__0__description="the rate")
+    assert not resets(features__0__tags={"team": "a"})
+    assert not resets(source__description="the file")
+    # edits that change what is stored do not
+    assert resets(features__0__dtype="string")
+    assert resets(features__1__dtype="string")  # a feature named "description"
+    assert resets(source__path="b.parquet")
+    assert resets(entities=["rider"])

@@ -13,6 +13,9 @@ Action = Literal["add", "change", "remove"]
 
 #: Spec keys of a feature view whose change makes already materialized rows stale.
 DATA_SHAPING_KEYS = frozenset({"features", "key_fields", "entities", "source"})
+#: Keys inside those that only describe (a feature's or the source's description, tags,
+#: owner): editing them keeps the data.
+DESCRIPTIVE_KEYS = frozenset({"description", "tags", "owner"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,18 @@ class ObjectChange:
             return False
         if self.action == "remove":
             return True
-        return any(f.path.split(".")[0] in DATA_SHAPING_KEYS for f in self.fields)
+        return any(_shapes_data(f.path) for f in self.fields)
+
+
+def _shapes_data(path: str) -> bool:
+    """Whether a change at ``path`` (``features.conv_rate.dtype``, ``source.path``...) makes
+    stored rows stale: a data-shaping key, unless only a descriptive part of it changed."""
+    parts = path.split(".")
+    if parts[0] not in DATA_SHAPING_KEYS:
+        return False
+    # features and key_fields are named lists: features.<name>.<attribute>
+    attribute = parts[1] if parts[0] == "source" else parts[2] if len(parts) > 2 else None
+    return attribute not in DESCRIPTIVE_KEYS
 
 
 @dataclass(frozen=True, slots=True)
