@@ -8,8 +8,8 @@ watermarks, isolation) is in ``pitstore.testing.registry``, run over SQLite and 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
