@@ -137,6 +137,26 @@ def test_a_mistyped_repo_path_acts_on_nothing(tmp_path: Path) -> None:
     assert "driver_stats" in run("list", "views", cwd=tmp_path / "r").stdout  # intact
 
 
+def test_text_with_brackets_prints_as_written(tmp_path: Path) -> None:
+    """Names, descriptions and messages are the user's text, not terminal markup."""
+    run("init", "r", cwd=tmp_path)
+    repo = tmp_path / "r"
+    features = repo / "features.py"
+    features.write_text(
+        features.read_text().replace(
+            'description="A rider"', 'description="A rider [see docs] [/]"'
+        )
+    )
+    plan = run("plan", cwd=repo)
+    run("apply", cwd=repo)
+    listed = run("list", "entities", cwd=repo)
+    assert "A rider [see docs] [/]" in listed.stdout
+    assert "Traceback" not in plan.stderr
+    missing = run("describe", "driver[/]", cwd=repo, ok=False)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "driver[/]" in missing.stderr
+
+
 def test_doctor_reports_each_backend(tmp_path: Path) -> None:
     run("init", "r", cwd=tmp_path)
     repo = tmp_path / "r"

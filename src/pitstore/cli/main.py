@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from pitstore import __version__
 from pitstore.cli.render import (
@@ -131,8 +132,9 @@ def describe(name: str, repo: RepoOption = Path(".")) -> None:
     with _store(repo) as store:
         obj = store.describe(name)
         console.print(
-            f"[bold]{obj.kind.replace('_', ' ')} {obj.name}[/] (version {obj.version}, "
-            f"{obj.updated_at:%Y-%m-%d %H:%M:%S} UTC by {obj.updated_by})"
+            f"[bold]{obj.kind.replace('_', ' ')} {escape(obj.name)}[/] (version {obj.version}, "
+            f"{obj.updated_at:%Y-%m-%d %H:%M:%S} UTC by {escape(obj.updated_by)})",
+            markup=True,
         )
         console.print_json(json.dumps(obj.spec))
         graph = store.lineage()
@@ -168,7 +170,11 @@ def doctor(repo: RepoOption = Path(".")) -> None:
         results = store.doctor()
     for result in results:
         mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {result.name}: {result.detail} [dim]({result.seconds:.2f} s)[/]")
+        console.print(
+            f"{mark} {escape(result.name)}: {escape(result.detail)} "
+            f"[dim]({result.seconds:.2f} s)[/]",
+            markup=True,
+        )
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
@@ -268,7 +274,8 @@ def get_online(
         status = response.statuses.get(name, ["KEY"])[0]
         when = stamps.get(name, [None])[0]
         suffix = f"  [dim]{status}{f' @ {when:%Y-%m-%d %H:%M:%S}' if when else ''}[/]"
-        console.print(f"{name} = {format_value(values[0])}" + ("" if status == "KEY" else suffix))
+        line = escape(f"{name} = {format_value(values[0])}")
+        console.print(line + ("" if status == "KEY" else suffix), markup=True)
 
 
 @app.command()
@@ -301,7 +308,7 @@ def ui(
     from pitstore.ui.run import run
 
     def announce(url: str, auth: bool) -> None:
-        console.print(f"pitstore catalog: [bold]{url}[/]")
+        console.print(f"pitstore catalog: [bold]{escape(url)}[/]", markup=True)
         if auth:
             console.print("Sign in with one of the tokens under server.auth.tokens.")
         console.print("The HTTP API is served too (see docs/server.md). Ctrl-C stops.")
@@ -401,5 +408,5 @@ def main() -> None:
     try:
         app()
     except PitstoreError as exc:
-        errors.print(f"[red]error:[/] {exc}")
+        errors.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
         sys.exit(1)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pitstore.definitions import (
@@ -21,8 +22,11 @@ from pitstore.registry.plan import Plan
 if TYPE_CHECKING:
     import pyarrow as pa
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# Markup off by default: names, descriptions and values are the user's text, and "[/]" or
+# "[see docs]" in them must print as written. Lines styled on purpose pass markup=True and
+# escape() what they interpolate.
+console = Console(highlight=False, markup=False)
+errors = Console(stderr=True, highlight=False, markup=False)
 
 _SIGN = {"add": "[green]+[/]", "change": "[yellow]~[/]", "remove": "[red]-[/]"}
 
@@ -34,11 +38,13 @@ def show_plan(plan: Plan) -> None:
         return
     for change in plan.changes:
         kind = change.kind.replace("_", " ")
-        console.print(f"{_SIGN[change.action]} {kind} [bold]{change.name}[/]")
+        console.print(f"{_SIGN[change.action]} {kind} [bold]{escape(change.name)}[/]", markup=True)
         for field in change.fields:
             console.print(f"    {field.path}: {_short(field.old)} -> {_short(field.new)}")
         if change.resets_data:
-            console.print("    [dim](its online data will be dropped: materialize again)[/]")
+            console.print(
+                "    [dim](its online data will be dropped: materialize again)[/]", markup=True
+            )
     console.print(
         f"Plan: {len(plan.of('add'))} to add, {len(plan.of('change'))} to change, "
         f"{len(plan.of('remove'))} to remove."
