@@ -122,3 +122,24 @@ def test_only_data_shaping_edits_reset_a_views_data() -> None:
     assert resets(features__1__dtype="string")  # a feature named "description"
     assert resets(source__path="b.parquet")
     assert resets(entities=["rider"])
+
+
+def test_a_registry_locked_by_another_process_is_busy_not_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pitstore.registry.sqlite as module
+
+    monkeypatch.setattr(module, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "registry.db"
+    SqliteRegistry(path, "p").close()  # an existing registry
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    try:
+        with pytest.raises(RegistryError, match="is busy") as caught:
+            SqliteRegistry(path, "p")
+        assert "not a readable" not in str(caught.value)  # nothing invites deleting it
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    registry = SqliteRegistry(path, "p")  # free again: fine
+    registry.close()

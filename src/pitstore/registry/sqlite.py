@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS watermarks (
 """
 
 
+#: Seconds a write waits for another process's write lock before the registry is "busy".
+BUSY_TIMEOUT_S = 30.0
+
+
 class SqliteRegistry:
     """A registry stored in the SQLite file ``path`` (created on first use)."""
 
@@ -59,13 +63,18 @@ class SqliteRegistry:
         # registry calls are rare and short, and one connection keeps transactions simple.
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._init_schema()
+        except RegistryError:
+            self._conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._conn.close()
+            if _is_busy(exc):
+                raise self._busy(exc) from exc
             raise RegistryError(
                 f"registry file {self.path} is not a readable pitstore registry ({exc}); "
                 "restore it from a backup, or move it away and run `pitstore apply` again"
@@ -96,13 +105,25 @@ class SqliteRegistry:
     @contextmanager
     def _write(self) -> Iterator[None]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise self._busy(exc) from exc
+                raise
             try:
                 yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def _busy(self, exc: sqlite3.DatabaseError) -> RegistryError:
+        return RegistryError(
+            f"the registry {self.path} is busy: another process held its write lock for "
+            f"{BUSY_TIMEOUT_S:g} s ({exc}); try again when it is done (a long apply, or a "
+            "stuck process?)"
+        )
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -231,3 +252,8 @@ class SqliteRegistry:
 def _stored(row: tuple[Any, ...]) -> StoredObject:
     kind, name, spec, version, updated_at, updated_by = row
     return StoredObject(kind, name, json.loads(spec), version, from_micros(updated_at), updated_by)
+
+
+def _is_busy(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's busy timeout ran out (another connection holds the lock)."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
