@@ -157,6 +157,24 @@ def test_text_with_brackets_prints_as_written(tmp_path: Path) -> None:
     assert "driver[/]" in missing.stderr
 
 
+def test_init_overwrites_nothing_without_force(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "features.py").write_text("# my definitions\n")
+    (mine / "data" / "registry.db").write_bytes(b"my history")
+    refused = run("init", "mine", cwd=tmp_path, ok=False)
+    assert refused.returncode == 1 and "features.py" in refused.stderr
+    assert "data/registry.db" in refused.stderr and "--force" in refused.stderr
+    assert (mine / "features.py").read_text() == "# my definitions\n"
+    assert (mine / "data" / "registry.db").read_bytes() == b"my history"
+    assert not (mine / "pitstore.yaml").exists()
+    bad = run("init", "other", "--project", "bad-name", cwd=tmp_path, ok=False)
+    assert bad.returncode == 1 and "'bad-name'" in bad.stderr and "bad_name" in bad.stderr
+    assert not (tmp_path / "other").exists()
+    run("init", "mine", "--force", cwd=tmp_path)
+    assert "FeatureView" in (mine / "features.py").read_text()
+
+
 def test_doctor_reports_each_backend(tmp_path: Path) -> None:
     run("init", "r", cwd=tmp_path)
     repo = tmp_path / "r"

@@ -93,16 +93,29 @@ driver_activity = FeatureService(
 '''
 
 
-def init_repo(folder: Path, project: str | None = None, force: bool = False) -> Path:
-    """Create a demo repo in ``folder`` (which must be empty unless ``force``)."""
-    folder = folder.resolve()
-    if (folder / CONFIG_FILE).exists() and not force:
-        raise ConfigError(
-            f"{folder / CONFIG_FILE} already exists; pass --force to overwrite the demo files"
-        )
-    from pitstore.names import suggest_name
+#: Files of data/ that a demo writes or removes (its Parquet data and fresh databases).
+_DEMO_DATA = (
+    "driver_stats.parquet",
+    "customer_stats.parquet",
+    "entities.parquet",
+    *(db + suffix for db in ("registry.db", "online.db") for suffix in ("", "-wal", "-shm")),
+)
 
-    name = project or suggest_name(folder.name) or "demo"
+
+def init_repo(folder: Path, project: str | None = None, force: bool = False) -> Path:
+    """Create a demo repo in ``folder``. Without ``force`` nothing the demo would overwrite or
+    delete may exist there yet (checked before anything is written)."""
+    from pitstore.names import suggest_name, validate_name
+
+    folder = folder.resolve()
+    name = validate_name(project, "project") if project else suggest_name(folder.name) or "demo"
+    demo_files = [CONFIG_FILE, "features.py", *(f"data/{f}" for f in _DEMO_DATA)]
+    taken = [f for f in demo_files if (folder / f).exists()]
+    if taken and not force:
+        raise ConfigError(
+            f"{folder} already holds {', '.join(taken)}, which the demo would overwrite; pick "
+            "an empty folder, or pass --force to replace them"
+        )
     (folder / "data").mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).write_text(CONFIG_TEMPLATE.format(project=name), encoding="utf-8")
     (folder / "features.py").write_text(FEATURES_TEMPLATE, encoding="utf-8")
