@@ -32,3 +32,6 @@ def test_push_json_lines_then_a_bad_file(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert "row 1" in failed.stderr and "trips" in failed.stderr
     assert len(logged_rows(tmp_path)) == 3
+    missing = run("push", "driver_push", "no_such.json", cwd=tmp_path)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "cannot read rows from no_such.json" in missing.stderr

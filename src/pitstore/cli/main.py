@@ -339,7 +339,10 @@ def _read_rows(file: Path) -> object:
     """Rows from a JSON document (rows or columns) or from JSON Lines (one row a line)."""
     import json
 
-    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"cannot read rows from {file}: {exc}") from None
     try:
         return json.loads(text)
     except ValueError:
