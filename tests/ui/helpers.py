@@ -74,7 +74,7 @@ MODEL = "model-token-0123456789"
 
 def make_repo(folder: Path, server: str = "") -> Path:
     """The demo repo, applied twice (driver_stats has two versions) and materialized, with
-    customer_stats' watermark set two days back (stale: its TTL is 12h)."""
+    customer_stats materialized up to two days ago only (stale: its TTL is 12h)."""
     init_repo(folder, "demo")
     if server:
         with (folder / "pitstore.yaml").open("a") as config:
@@ -90,8 +90,9 @@ def make_repo(folder: Path, server: str = "") -> Path:
     now = utcnow()
     with FeatureStore(folder) as store:
         store.apply()
-        store.materialize_incremental(now, ["driver_stats", "customer_stats"])
-        store.registry.set_watermark("customer_stats", now - timedelta(days=2))
+        store.materialize_incremental(now, ["driver_stats"])
+        # customer_stats only up to two days ago (a watermark never moves back: set it so)
+        store.materialize_incremental(now - timedelta(days=2), ["customer_stats"])
     return folder
 
 
