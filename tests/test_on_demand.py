@@ -228,19 +228,28 @@ def test_bad_functions_name_the_view_and_column(
         )
 
 
-def test_a_request_field_may_be_an_entity_key(tmp_path: Path) -> None:
-    from pitstore import FeatureStore
+def demo_with(tmp_path: Path, name: str, request: str, body: str) -> Path:
+    """The demo repo plus an on-demand view ``name`` of conv_rate and one request field,
+    returning ``{'y': body}``."""
     from pitstore.store.scaffold import init_repo
-    from pitstore.timeutil import utcnow
 
     repo = init_repo(tmp_path / "repo")
     (repo / "odfv.py").write_text(
         "from pitstore import Field, Float64, Int64, RequestSource, on_demand_feature_view\n"
         "from features import driver_stats\n\n"
         "@on_demand_feature_view(sources=[driver_stats[['conv_rate']], "
-        "RequestSource('req', [Field('driver_id', Int64)])], schema=[Field('y', Float64)])\n"
-        "def keyed(row):\n    return {'y': row['driver_id'] + (row['conv_rate'] or 0)}\n"
+        f"RequestSource('req', [{request}])], schema=[Field('y', Float64)])\n"
+        f"def {name}(row):\n    return {{'y': {body}}}\n"
     )
+    return repo
+
+
+def test_a_request_field_may_be_an_entity_key(tmp_path: Path) -> None:
+    from pitstore import FeatureStore
+    from pitstore.timeutil import utcnow
+
+    body = "row['driver_id'] + (row['conv_rate'] or 0)"
+    repo = demo_with(tmp_path, "keyed", "Field('driver_id', Int64)", body)
     store = FeatureStore(repo)
     store.apply()
     store.materialize_incremental(utcnow())
@@ -254,17 +263,9 @@ def test_a_request_field_may_be_an_entity_key(tmp_path: Path) -> None:
 
 
 def test_changed_code_must_be_applied_first(tmp_path: Path) -> None:
-    from pitstore.store.scaffold import init_repo
-
-    repo = init_repo(tmp_path / "repo")
-    (repo / "odfv.py").write_text(
-        "from pitstore import Field, Float64, RequestSource, on_demand_feature_view\n"
-        "from features import driver_stats\n\n"
-        "@on_demand_feature_view(sources=[driver_stats[['conv_rate']], "
-        "RequestSource('req', [Field('x', Float64)])], schema=[Field('y', Float64)])\n"
-        "def scaled(row):\n    return {'y': row['x'] * 2}\n"
-    )
     from pitstore import FeatureStore
+
+    repo = demo_with(tmp_path, "scaled", "Field('x', Float64)", "row['x'] * 2")
 
     store = FeatureStore(repo)
     plan = store.plan()
