@@ -143,3 +143,39 @@ def test_a_registry_locked_by_another_process_is_busy_not_corrupt(
         holder.close()
     registry = SqliteRegistry(path, "p")  # free again: fine
     registry.close()
+
+
+def test_a_change_of_an_entitys_join_keys_resets_its_views(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pitstore.registry.plan import make_plan
+
+    def driver(dtype: str, description: str = "") -> dict[str, Any]:
+        keys = [{"name": "driver_id", "dtype": dtype}]
+        return {"name": "driver", "join_keys": keys, "description": description}
+
+    def view(name: str, entity: str) -> dict[str, Any]:
+        return {"name": name, "entities": [entity], "features": [{"name": "x", "dtype": "int64"}]}
+
+    rider = {"name": "rider", "join_keys": [{"name": "rider_id", "dtype": "int64"}]}
+    before = {
+        ("entity", "driver"): driver("int64"),
+        ("entity", "rider"): rider,
+        ("feature_view", "by_driver"): view("by_driver", "driver"),
+        ("feature_view", "by_rider"): view("by_rider", "rider"),
+    }
+    registry = SqliteRegistry(tmp_path / "registry.db", "p")
+    try:
+        registry.apply(make_plan({}, before, 0), "x")
+        for name in ("by_driver", "by_rider"):
+            registry.set_watermark(name, datetime(2026, 1, 1, tzinfo=UTC))
+        described = make_plan(before, {**before, ("entity", "driver"): driver("int64", "d")}, 1)
+        assert [c.name for c in described.changes] == ["driver"]  # words only: no view
+        retyped = make_plan(before, {**before, ("entity", "driver"): driver("string")}, 1)
+        resets = {c.name: c.resets_data for c in retyped.changes}
+        assert resets == {"driver": False, "by_driver": True}
+        registry.apply(retyped, "x")
+        assert registry.get_watermark("by_driver") is None  # materialize it again
+        assert registry.get_watermark("by_rider") is not None
+    finally:
+        registry.close()

@@ -6,7 +6,7 @@ A plan is computed without writing anything; the registry applies it in one tran
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 Action = Literal["add", "change", "remove"]
@@ -100,8 +100,49 @@ def make_plan(
         for key, spec in current.items():
             if key not in desired:
                 changes.append(ObjectChange(key[0], key[1], "remove", spec, None))
+    changes = _with_rekeyed_views(changes, desired)
     changes.sort(key=lambda c: (_KIND_ORDER.get(c.kind, 9), c.name))
     return Plan(base_revision, tuple(changes))
+
+
+def _with_rekeyed_views(
+    changes: list[ObjectChange], desired: Mapping[tuple[str, str], dict[str, Any]]
+) -> list[ObjectChange]:
+    """``changes`` plus a change of every view whose entity's join keys change (their names
+    or types): its stored rows are keyed the old way, so it resets like a changed view
+    (``entities.<entity>`` in its fields)."""
+    rekeyed = {
+        c.name: c
+        for c in changes
+        if c.kind == "entity"
+        and c.action == "change"
+        and any(f.path.split(".")[0] == "join_keys" for f in c.fields)
+    }
+    if not rekeyed:
+        return changes
+    out = list(changes)
+    position = {(c.kind, c.name): i for i, c in enumerate(out)}
+    for (kind, name), spec in desired.items():
+        entities = (
+            [e for e in spec.get("entities", []) if e in rekeyed] if kind == "feature_view" else []
+        )
+        if not entities:
+            continue
+        fields = tuple(
+            FieldChange(
+                f"entities.{e}",
+                (rekeyed[e].old or {}).get("join_keys"),
+                (rekeyed[e].new or {}).get("join_keys"),
+            )
+            for e in entities
+        )
+        i = position.get((kind, name))
+        if i is None:  # the view itself is unchanged
+            out.append(ObjectChange(kind, name, "change", spec, spec, fields))
+        elif out[i].action == "change":
+            out[i] = replace(out[i], fields=out[i].fields + fields)
+        # an added view has nothing stored yet
+    return out
 
 
 def diff_specs(old: Any, new: Any, path: str = "") -> list[FieldChange]:
