@@ -10,6 +10,7 @@ import pytest
 
 from ingest_helpers import Topic, stream_repo
 from pitstore import FeatureStore
+from pitstore.errors import StoreUnavailableError
 from pitstore.ingest.dead_letter import read_dead_letters
 from pitstore.ingest.run import build_consumer
 from push_helpers import T0, event, logged_rows, online
@@ -156,5 +157,29 @@ def test_unknown_broker_name_is_a_config_error(tmp_path: Path) -> None:
     try:
         with pytest.raises(ConfigError, match="brokers"):
             build_consumer(store, SOURCE)
+    finally:
+        store.close()
+
+
+def test_a_retried_write_logs_and_counts_each_event_once(
+    tmp_path: Path, redis_topic: Topic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = stream_repo(tmp_path, redis_topic)
+    try:
+        write = store.online.write
+        failed: list[str] = []
+
+        def flaky(view: str, batch: object) -> int:
+            if view == "driver_stats" and not failed:  # after the log and a first view
+                failed.append(view)
+                raise StoreUnavailableError("a dropped connection")
+            return write(view, batch)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store.online, "write", flaky)
+        redis_topic.send_rows([event(1, minute, trips=1) for minute in range(3)])
+        consume(store)
+        assert failed  # the first attempt did fail half-way
+        assert len(logged_rows(tmp_path, SOURCE)) == 3
+        assert online(store, [1], T0 + timedelta(minutes=59))["trips_count_1h"] == [3]
     finally:
         store.close()

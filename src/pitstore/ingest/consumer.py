@@ -148,6 +148,11 @@ class Consumer:
             except (StoreUnavailableError, OSError) as exc:
                 self.metrics.write_failed()
                 _log.warning("ingest %s: write failed, retrying: %s", self.source.name, exc)
+                # What the failed attempt wrote (the log, a first view) stays written: the
+                # retry is a replay, whose replay-safe writes skip rows already logged or
+                # counted (else the log and aggregated views got them twice).
+                for message in batch:
+                    message.redelivered = True
                 if self._stop.wait(delay):
                     # Stopping: leave the batch unacknowledged; the broker redelivers it.
                     raise
