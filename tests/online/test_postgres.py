@@ -418,3 +418,37 @@ def test_a_small_write_on_a_dropped_table_runs_again(schema: tuple[str, str]) ->
         # second sends its upsert ahead into the dropped table, then starts again
         assert second.write("v", make_batch([key(2)], [1], None, {"x": ("int64", [4])})) == 1
         assert read_view(first, "v", ["x"], [key(1), key(2)]).columns == [[3, 4]]
+
+
+def test_projects_get_a_schema_each_by_default(tmp_path: Any) -> None:
+    """Two projects on one database with the default settings never share a view's table
+    (tables are named by view): one schema per project, like Redis's key prefix."""
+    from pitstore.config import parse_config
+    from pitstore.store.backends import open_online_store
+
+    suffix = uuid.uuid4().hex[:8]
+    stores = [
+        open_online_store(
+            parse_config(
+                {
+                    "project": f"p{suffix}_{team}",
+                    "online_store": {"type": "postgres", "dsn": postgres_url()},
+                }
+            ),
+            tmp_path,
+        )
+        for team in ("a", "b")
+    ]
+    try:
+        schemas = [s.schema for s in stores]  # type: ignore[attr-defined]
+        assert schemas == [f"pitstore_online_p{suffix}_a", f"pitstore_online_p{suffix}_b"]
+        for team in stores:
+            team.write("v", make_batch([key(1)], [10], None, {"x": ("float64", [0.5])}))
+        stores[1].delete_view("v")  # the other team's teardown
+        assert read_view(stores[0], "v", ["x"], [key(1)]).event_ts == [10]
+        assert read_view(stores[1], "v", ["x"], [key(1)]).event_ts == [None]
+    finally:
+        for s in stores:
+            s.close()
+        for schema in [f"pitstore_online_p{suffix}_a", f"pitstore_online_p{suffix}_b"]:
+            _sql(postgres_url(), f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -88,7 +88,12 @@ class PostgresOnlineConfig(_Strict):
 
     type: Literal["postgres"] = "postgres"
     dsn: str = Field(description="libpq connection string or URL; use ${VAR} for secrets.")
-    schema_name: str = Field(default="pitstore_online", pattern=NAME_PATTERN)
+    schema_name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Schema of the view tables; default pitstore_online_<project>, one per "
+        "project (view tables are named by view: projects must not share a schema).",
+    )
     min_connections: int = Field(default=1, ge=0)
     max_connections: int = Field(default=8, ge=1)
     connect_timeout_s: float = Field(default=5.0, gt=0)

@@ -77,7 +77,8 @@ def open_online_store(config: ProjectConfig, repo: Path) -> OnlineStore:
 
         return PostgresOnlineStore(
             store.dsn,
-            schema=store.schema_name,
+            # One schema per project by default, as Redis keys get the project as prefix.
+            schema=store.schema_name or f"pitstore_online_{config.project}",
             min_connections=store.min_connections,
             max_connections=store.max_connections,
             connect_timeout_s=store.connect_timeout_s,

@@ -1,6 +1,6 @@
 """The layout of the PostgreSQL online store, and the SQL it runs.
 
-Layout, in the configured schema (``pitstore_online`` by default), version
+Layout, in the configured schema (``pitstore_online_<project>`` by default), version
 :data:`LAYOUT_VERSION`::
 
     "__pitstore_meta"(key text PRIMARY KEY, value text)          -- layout_version
