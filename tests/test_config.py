@@ -48,6 +48,16 @@ def test_registry_shorthand_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ),
         ("- a\n- b\n", ["expected a mapping"]),
         ("project: [\n", ["not valid YAML"]),
+        # typos that plain YAML and a plain ${VAR} pattern let through silently
+        ("project: p\nproject: q\n", ["not valid YAML", "'project' is written twice"]),
+        (
+            "project: p\noffline_engine:\n  memory_limit: ${MEM:-2GB}\n",
+            ["offline_engine.memory_limit", "malformed variable", "${NAME}"],
+        ),
+        (
+            "project: p\noffline_engine:\n  memory_limit: ${MEM\n",
+            ["offline_engine.memory_limit", "malformed variable"],
+        ),
     ],
 )
 def test_errors_name_file_key_and_value(tmp_path: Path, text: str, needles: list[str]) -> None:

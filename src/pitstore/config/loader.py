@@ -46,7 +46,7 @@ def load_config(repo: str | os.PathLike[str]) -> ProjectConfig:
             "file not found; run `pitstore init` to create one", file=str(path)
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_keys_loader())  # a SafeLoader: no objects
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from None
     if not isinstance(data, dict):
@@ -133,6 +133,13 @@ def _substitute_env(value: Any, file: str, path: tuple[str, ...]) -> Any:
     if isinstance(value, list):
         return [_substitute_env(v, file, (*path, str(i))) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
+        if "${" in _ENV_VAR.sub("", value):  # e.g. ${VAR:-default} or an unclosed ${VAR
+            raise ConfigError(
+                f"malformed variable in {value!r}: write ${{NAME}} (letters, digits and "
+                "underscores; no defaults or other shell forms)",
+                file=file,
+                key=".".join(path),
+            )
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -146,3 +153,26 @@ def _substitute_env(value: Any, file: str, path: tuple[str, ...]) -> Any:
 
         return _ENV_VAR.sub(replace, value)
     return value
+
+
+def _unique_keys_loader() -> Any:
+    """PyYAML's safe loader, refusing a key written twice in one mapping (plain PyYAML keeps
+    the last one silently: a typo'd second ``project:`` would win)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice", key_node.start_mark
+                )
+            seen.add(key)
+        return loader.construct_mapping(node)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
