@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from pitstore import (
+    Aggregation,
     Array,
     DefinitionError,
     Entity,
@@ -95,6 +96,14 @@ def test_definitions_are_immutable() -> None:
         (lambda: parse_ref("driver_stats.conv_rate"), "'driver_stats.conv_rate'"),
         (lambda: parse_dtype("decimal"), "'decimal'"),
         (lambda: Vector(0), "0"),
+        # a single object or None where a list belongs: a DefinitionError naming the object
+        (lambda: Entity("driver", join_keys=5), "join_keys of entity 'driver' must be a list"),
+        (lambda: Entity("driver", dtype=int), "dtype of entity 'driver' must be a list"),
+        (lambda: make_view(schema=Field("a", Int64)), "schema of feature view"),
+        (lambda: make_view(aggregations=Aggregation("a", "sum", "1h")), "aggregations of"),
+        (lambda: FeatureService("s", None), "features of feature service 's' must be a list"),
+        (lambda: ParquetSource(5), "non-empty path, got 5"),
+        (lambda: make_view(ttl="99999999999d"), "too long a duration"),
     ],
 )
 def test_invalid_definitions_name_the_bad_value(build: object, needle: str) -> None:

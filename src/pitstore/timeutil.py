@@ -48,7 +48,10 @@ def parse_duration(value: str | timedelta, what: str = "duration") -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, str) and (m := _DURATION.match(value)):
-        return int(m.group(1)) * _UNITS[m.group(2)]
+        try:
+            return int(m.group(1)) * _UNITS[m.group(2)]
+        except OverflowError:  # past timedelta's 999,999,999 days
+            raise DefinitionError(f"{what} {value!r} is too long a duration") from None
     raise DefinitionError(
         f"invalid {what} {value!r}: use a datetime.timedelta or a string such as "
         "'30m', '12h', '1d' or '7d' (units: us, ms, s, m, h, d, w)"

@@ -47,6 +47,17 @@ class Definition:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def as_tuple(value: object, what: str, example: str) -> tuple[Any, ...]:
+    """``value`` (a list, tuple or other iterable) as a tuple, or a DefinitionError naming
+    ``what`` with an ``example`` (a single object or None where a list belongs)."""
+    try:
+        return tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise DefinitionError(
+            f"{what} must be a list, e.g. {example}; got {type(value).__name__} {value!r:.80}"
+        ) from None
+
+
 def validate_text(value: object, what: str) -> str:
     """A description or owner: a string (None becomes '')."""
     if value is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from pitstore.definitions.base import Definition, validate_tags, validate_text
+from pitstore.definitions.base import Definition, as_tuple, validate_tags, validate_text
 from pitstore.errors import DefinitionError
 from pitstore.names import validate_name
 from pitstore.types import KEY_TYPES, DType, Int64, parse_dtype
@@ -66,7 +66,11 @@ class Entity(Definition):
 def _key_names(entity: str, join_keys: Sequence[str] | str | None) -> tuple[str, ...]:
     if join_keys is None:
         return (entity,)
-    keys = (join_keys,) if isinstance(join_keys, str) else tuple(join_keys)
+    keys = (
+        (join_keys,)
+        if isinstance(join_keys, str)
+        else as_tuple(join_keys, f"join_keys of entity {entity!r}", "['driver_id']")
+    )
     if not keys:
         raise DefinitionError(f"entity {entity!r} needs at least one join key")
     for key in keys:
@@ -79,7 +83,11 @@ def _key_names(entity: str, join_keys: Sequence[str] | str | None) -> tuple[str,
 def _key_types(
     entity: str, keys: tuple[str, ...], dtype: DType | Sequence[DType]
 ) -> tuple[DType, ...]:
-    types = (dtype,) * len(keys) if isinstance(dtype, DType) else tuple(dtype)
+    types = (
+        (dtype,) * len(keys)
+        if isinstance(dtype, DType)
+        else as_tuple(dtype, f"dtype of entity {entity!r}", "Int64 (one for all keys)")
+    )
     if len(types) != len(keys):
         raise DefinitionError(
             f"entity {entity!r} has {len(keys)} join keys but {len(types)} dtypes; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from pitstore.definitions.base import Definition, validate_tags, validate_text
+from pitstore.definitions.base import Definition, as_tuple, validate_tags, validate_text
 from pitstore.definitions.feature_view import FeatureView, FeatureViewProjection
 from pitstore.definitions.on_demand import OnDemandFeatureView
 from pitstore.errors import DefinitionError
@@ -72,8 +72,9 @@ def _projections(
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if isinstance(features, (FeatureView, FeatureViewProjection, OnDemandFeatureView)):
         features = [features]
+    items = as_tuple(features, f"features of feature service {service!r}", "[driver_stats]")
     out: list[tuple[str, tuple[str, ...]]] = []
-    for item in features:
+    for item in items:
         if isinstance(item, (FeatureView, OnDemandFeatureView)):
             out.append((item.name, item.feature_names))
         elif isinstance(item, FeatureViewProjection):

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from pitstore.definitions.aggregation import Aggregation
-from pitstore.definitions.base import Definition, validate_tags, validate_text
+from pitstore.definitions.base import Definition, as_tuple, validate_tags, validate_text
 from pitstore.definitions.entity import Entity
 from pitstore.definitions.field import Field
 from pitstore.definitions.sources import DataSource, source_from_spec
@@ -67,7 +67,11 @@ class FeatureView(Definition):
         self.schema: tuple[Field, ...]
         self.key_fields: tuple[Field, ...]
         self.schema, self.key_fields = _split_schema(name, schema, entities, source)
-        self.aggregations: tuple[Aggregation, ...] = tuple(aggregations)
+        self.aggregations: tuple[Aggregation, ...] = as_tuple(
+            aggregations,
+            f"aggregations of feature view {name!r}",
+            "[Aggregation('trips', 'sum', '1h')]",
+        )
         self.inputs: tuple[Field, ...] = ()
         if self.aggregations:
             self.inputs = self.schema
@@ -196,7 +200,8 @@ def _split_schema(
     view: str, schema: Sequence[Field], entities: Sequence[Entity | str], source: DataSource
 ) -> tuple[tuple[Field, ...], tuple[Field, ...]]:
     """Split ``schema`` into feature fields and join-key fields, with checks."""
-    fields = list(schema)
+    example = "[Field('conv_rate', Float32)]"
+    fields = list(as_tuple(schema, f"schema of feature view {view!r}", example))
     for field in fields:
         if not isinstance(field, Field):
             raise DefinitionError(

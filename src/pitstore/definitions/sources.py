@@ -75,7 +75,10 @@ class ParquetSource(DataSource):
         name: str | None = None,
         description: str = "",
     ) -> None:
-        text = os.fspath(path)
+        try:
+            text = os.fspath(path)
+        except TypeError:
+            text = None
         if not isinstance(text, str) or not text.strip():
             raise DefinitionError(f"ParquetSource path must be a non-empty path, got {path!r}")
         self.path = text
