@@ -93,12 +93,16 @@ driver_activity = FeatureService(
 '''
 
 
-#: Files of data/ that a demo writes or removes (its Parquet data and fresh databases).
+#: Database files of data/ that a demo removes (it starts with a fresh registry and store).
+_DEMO_DATABASES = tuple(
+    db + suffix for db in ("registry.db", "online.db") for suffix in ("", "-wal", "-shm")
+)
+#: Files of data/ that a demo writes or removes.
 _DEMO_DATA = (
     "driver_stats.parquet",
     "customer_stats.parquet",
     "entities.parquet",
-    *(db + suffix for db in ("registry.db", "online.db") for suffix in ("", "-wal", "-shm")),
+    *_DEMO_DATABASES,
 )
 
 
@@ -119,9 +123,8 @@ def init_repo(folder: Path, project: str | None = None, force: bool = False) -> 
     (folder / "data").mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).write_text(CONFIG_TEMPLATE.format(project=name), encoding="utf-8")
     (folder / "features.py").write_text(FEATURES_TEMPLATE, encoding="utf-8")
-    for stale in ("registry.db", "online.db"):
-        for suffix in ("", "-wal", "-shm"):
-            (folder / "data" / (stale + suffix)).unlink(missing_ok=True)
+    for stale in _DEMO_DATABASES:
+        (folder / "data" / stale).unlink(missing_ok=True)
     end = utcnow().replace(minute=0, second=0, microsecond=0)
     write_demo_data(folder / "data", end)
     return folder
