@@ -3,8 +3,9 @@
 Two HTTP servers (``server.engine``), both with uvloop, both running ``workers`` processes
 that import the app by name (the repo path travels in an environment variable):
 
-- **uvicorn** (default) runs the ASGI app (:mod:`.app`) with httptools, all on one thread per
-  worker: no thread hand-offs, the most requests per second up to a few dozen connections;
+- **uvicorn** (default) runs the ASGI app (:mod:`.app`) with httptools (each response in one
+  write: :mod:`.uvicorn_protocol`), all on one thread per worker: no thread hand-offs, the most
+  requests per second up to a few dozen connections;
 - **granian** runs the RSGI app (:mod:`.rsgi`): HTTP is parsed and written by Rust threads,
   which hand each request to the event loop: more requests per second at 64 connections.
 
@@ -78,6 +79,8 @@ def serve(
 def _uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from pitstore.server.uvicorn_protocol import OneWriteHttpToolsProtocol
+
     uvicorn.run(
         "pitstore.server.app:app_from_env",
         factory=True,
@@ -85,7 +88,7 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,  # httptools, a response in one write
         lifespan="on",
         access_log=False,  # ours is structured and optional (server.access_log)
         server_header=False,
