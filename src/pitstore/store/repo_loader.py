@@ -8,7 +8,9 @@ own code, as ``import`` would; nothing is ever unpickled.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import sysconfig
 from pathlib import Path
 
 from pitstore.definitions import Definition, RepoContents
@@ -36,6 +38,7 @@ def load_repo(repo: Path) -> RepoContents:
     added_path = str(repo) not in sys.path
     if added_path:
         sys.path.insert(0, str(repo))
+    _forget_repo_modules(repo)
     try:
         for path in repo_files(repo):
             objects.extend(_definitions_in(path, repo))
@@ -48,6 +51,41 @@ def load_repo(repo: Path) -> RepoContents:
             "and FeatureService objects at the top level of a .py file there"
         )
     return RepoContents.of(objects)
+
+
+def _forget_repo_modules(repo: Path) -> None:
+    """Drop from ``sys.modules`` the modules a file of ``repo`` may be imported as.
+
+    A repo's files may import each other (``from entities import driver``). Python caches such
+    a module by name, so a second load in one process (an edited repo applied again, another
+    repo with an ``entities.py`` of its own) got the module of the first load. Modules of the
+    standard library or of installed packages are never dropped, whatever the repo's file
+    names: those imports did not come from the repo.
+    """
+    paths = sysconfig.get_paths()
+    installed = tuple(
+        os.path.join(os.path.realpath(paths[k]), "")
+        for k in ("stdlib", "platstdlib", "purelib", "platlib")
+    )
+    for name in _module_names(repo):
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        if file is not None and not os.path.realpath(file).startswith(installed):
+            del sys.modules[name]
+
+
+def _module_names(repo: Path) -> set[str]:
+    """The dotted names by which the ``.py`` files of ``repo`` can be imported."""
+    names = set()
+    for path in repo.rglob("*.py"):
+        parts = path.relative_to(repo).with_suffix("").parts
+        if any(p.startswith(".") or p in _SKIP_DIRS for p in parts[:-1]):
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and all(p.isidentifier() for p in parts):
+            names.add(".".join(parts))
+    return names
 
 
 def _definitions_in(path: Path, repo: Path) -> list[Definition]:
