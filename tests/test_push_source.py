@@ -329,3 +329,24 @@ def test_values_a_narrow_type_cannot_hold_are_refused(tmp_path: Path) -> None:
         assert store.push("driver_push", [{**good, "score": 3e38}]).online == {"rides": 1}
     finally:
         store.close()
+
+
+def test_a_time_finer_than_the_batch_file_is_refused_before_any_write(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from push_helpers import BATCH_SCHEMA
+
+    store = make_repo(tmp_path, push_source())
+    schema = BATCH_SCHEMA.set(1, pa.field("event_timestamp", pa.timestamp("ms")))
+    pq.write_table(schema.empty_table(), tmp_path / "data" / "drivers.parquet")
+    finer = {**event(2, 1), "event_timestamp": (T0 + timedelta(microseconds=5)).isoformat()}
+    try:
+        with pytest.raises(SchemaError, match=r"'event_timestamp'.*timestamp\[ms\].*whole ms"):
+            store.push("driver_push", [event(1, 1), finer], to="online_and_offline")
+        assert log_files(tmp_path) == [] and online(store, [1, 2])["conv_rate"] == [None, None]
+        store.push("driver_push", [event(1, 1), event(2, 1)], to="online_and_offline")
+        assert [r["event_timestamp"] for r in logged_rows(tmp_path)] == [
+            T0.replace(tzinfo=None, minute=1)
+        ] * 2
+    finally:
+        store.close()

@@ -6,6 +6,8 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ingest_helpers import Topic, stream_repo
@@ -13,7 +15,7 @@ from pitstore import FeatureStore
 from pitstore.errors import StoreUnavailableError
 from pitstore.ingest.dead_letter import read_dead_letters
 from pitstore.ingest.run import build_consumer
-from push_helpers import T0, event, logged_rows, online
+from push_helpers import BATCH_SCHEMA, T0, event, logged_rows, online
 
 SOURCE = "driver_stream"
 
@@ -181,5 +183,28 @@ def test_a_retried_write_logs_and_counts_each_event_once(
         assert failed  # the first attempt did fail half-way
         assert len(logged_rows(tmp_path, SOURCE)) == 3
         assert online(store, [1], T0 + timedelta(minutes=59))["trips_count_1h"] == [3]
+    finally:
+        store.close()
+
+
+def test_a_time_finer_than_the_batch_file_is_dead_lettered_not_a_stall(
+    tmp_path: Path, topic: Topic
+) -> None:
+    store = stream_repo(tmp_path, topic)
+    # The batch file stores event times in milliseconds: the log keeps its types.
+    schema = BATCH_SCHEMA.set(1, pa.field("event_timestamp", pa.timestamp("ms")))
+    pq.write_table(schema.empty_table(), tmp_path / "data" / "drivers.parquet")
+    finer = event(2, 2)
+    finer["event_timestamp"] = (T0 + timedelta(minutes=2, microseconds=123)).isoformat()
+    try:
+        topic.send_rows([event(1, 1, conv=0.1), finer, event(3, 3, conv=0.3)])
+        totals = consume(store)
+        assert totals.written == 2 and totals.dead_lettered == 1  # type: ignore[attr-defined]
+        assert online(store, [1, 2, 3])["conv_rate"] == [0.1, None, 0.3]
+        assert sorted(r["driver_id"] for r in logged_rows(tmp_path, SOURCE)) == [1, 3]
+        (record,) = read_dead_letters(tmp_path / "data" / "_pushed" / SOURCE / "_dead_letter")
+        assert "row 1" in record["reason"] and "'event_timestamp'" in record["reason"]
+        assert "whole ms" in record["reason"]
+        assert topic.pending("pitstore_" + SOURCE) == 0  # nothing left to retry forever
     finally:
         store.close()

@@ -36,7 +36,7 @@ from pitstore.ingest.dead_letter import DeadLetters, Rejected
 from pitstore.ingest.decode import DECODERS, DecodeError
 from pitstore.ingest.metrics import IngestMetrics, Totals
 from pitstore.store.push_log import log_root
-from pitstore.store.push_source import Origin, bad_rows, source_views
+from pitstore.store.push_source import Origin, bad_rows, log_schema, source_views
 
 if TYPE_CHECKING:
     from pitstore.definitions import StreamSource
@@ -199,8 +199,9 @@ class Consumer:
     ) -> tuple[int, list[Rejected]]:
         """The slow path of a batch with invalid rows: find them, push the others."""
         snapshot = self.store.catalog.cached()
-        _, views = source_views(snapshot, self.source.name)
-        bad = bad_rows(snapshot, views, rows)
+        source, views = source_views(snapshot, self.source.name)
+        logged = log_schema(self.store, source) if self.settings.to != "online" else None
+        bad = bad_rows(snapshot, views, rows, logged)
         rejected = [Rejected(messages[i], reason) for i, reason in sorted(bad.items())]
         good = [i for i in range(len(rows)) if i not in bad]
         if not good:

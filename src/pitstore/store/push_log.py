@@ -122,7 +122,7 @@ def append(root: Path, table: pa.Table, dates: list[str], target: pa.Schema | No
     import pyarrow.parquet as pq
 
     if target is not None:
-        table = _conform(table, target)
+        table = conform(table, target)
     by_date: dict[str, list[int]] = {}
     for i, date in enumerate(dates):
         by_date.setdefault(date, []).append(i)
@@ -135,8 +135,9 @@ def append(root: Path, table: pa.Table, dates: list[str], target: pa.Schema | No
     return count
 
 
-def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:
-    """Shared columns cast to the batch source's types, in its column order."""
+def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """Shared columns cast to the batch source's types, in its column order; a SchemaError
+    for a value they cannot hold (a safe cast: nothing is rounded or wrapped)."""
     names = set(table.column_names)
     ordered = [f.name for f in target if f.name in names]
     ordered += [n for n in table.column_names if n not in set(ordered)]
@@ -150,10 +151,21 @@ def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:
             except (ValueError, TypeError, NotImplementedError) as exc:
                 raise SchemaError(
                     f"push log: column {name!r} of type {column.type} cannot be stored as the "
-                    f"batch source's {wanted} ({exc}); fix the view's field type or the data"
+                    f"batch source's {wanted} ({exc}); {_conform_hint(wanted)}"
                 ) from None
         columns.append(column)
     return table.__class__.from_arrays(columns, names=ordered)
+
+
+def _conform_hint(wanted: pa.DataType) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(wanted):
+        return (
+            f"send times in whole {wanted.unit} (the batch file's precision), or rewrite the "
+            "batch file with timestamp[us]"
+        )
+    return "fix the view's field type or the data"
 
 
 _schemas: dict[str, tuple[float, pa.Schema]] = {}

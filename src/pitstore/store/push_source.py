@@ -129,14 +129,32 @@ def validate(
     return checked
 
 
-def bad_rows(snapshot: Snapshot, views: list[FeatureView], rows: list[Any]) -> dict[int, str]:
-    """Row index -> reason, for each row that fails validation on its own (slow path)."""
+def bad_rows(
+    snapshot: Snapshot,
+    views: list[FeatureView],
+    rows: list[Any],
+    log_schema: pa.Schema | None = None,
+) -> dict[int, str]:
+    """Row index -> reason, for each row that fails validation on its own (slow path).
+
+    With ``log_schema`` (the rows go to the log, see :func:`log_schema`), a row the log
+    cannot store in the batch source's types is bad too (e.g. microseconds in an event time
+    that the batch file stores in milliseconds)."""
+    source = views[0].source
+    assert isinstance(source, PushSource)
     bad: dict[int, str] = {}
     for i, row in enumerate(rows):
         try:
-            validate(snapshot, views, as_rows([row]))
+            checked = validate(snapshot, views, as_rows([row]))
+            if log_schema is not None:
+                push_log.conform(log_table(source, checked, None), log_schema)
         except SchemaError as exc:
-            bad[i] = str(exc).replace("row 0", f"row {i}", 1)
+            reason = str(exc)
+            bad[i] = (
+                reason.replace("row 0", f"row {i}", 1)
+                if "row 0" in reason
+                else f"row {i}: {reason}"
+            )
     return bad
 
 
@@ -174,8 +192,13 @@ def log_rows(
             dates = [dates[i] for i in keep]
     if table.num_rows == 0:
         return 0
-    batch = push_log.batch_path(source, store.repo_path)
-    return push_log.append(root, table, dates, push_log.batch_schema(batch))
+    return push_log.append(root, table, dates, log_schema(store, source))
+
+
+def log_schema(store: FeatureStore, source: PushSource) -> pa.Schema | None:
+    """The types the log stores its columns in: the batch source's (None if it has no file
+    yet, or is remote)."""
+    return push_log.batch_schema(push_log.batch_path(source, store.repo_path))
 
 
 def _dates(micros: list[int]) -> list[str]:
