@@ -21,6 +21,7 @@ from pitstore import (
     NotFoundError,
     ParquetSource,
     SchemaError,
+    StoreUnavailableError,
 )
 from pitstore.store.materialize import BEGINNING
 from repo_helpers import T0, TRIP_SCHEMA, city_driver, make_store, trip_view, write_rows
@@ -197,6 +198,36 @@ def test_changing_a_view_drops_its_online_data(store) -> None:  # type: ignore[n
     assert store.registry.get_watermark("trips") is None
     response = store.get_online_features(["trips:score"], [{"city": "oslo", "driver_id": 1}])
     assert response.statuses["score"] == ["NOT_FOUND"]
+
+
+def test_a_store_failing_to_clear_a_changed_view_leaves_the_registry_as_it_was(
+    store, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    store.materialize(BEGINNING, T0 + timedelta(hours=1))
+    revision, watermark = store.registry.revision(), store.registry.get_watermark("trips")
+    narrower = FeatureView(
+        "trips",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
+        ttl=timedelta(hours=2),
+    )
+    # the same registry, with an online store that refuses connections
+    unreachable = make_store(tmp_path, online={"type": "redis", "url": "redis://127.0.0.1:1/0"})
+    try:
+        with pytest.raises(StoreUnavailableError):
+            unreachable.apply([narrower], prune=False)
+    finally:
+        unreachable.close()
+    assert store.registry.revision() == revision
+    assert store.registry.get_watermark("trips") == watermark
+    key, now = [{"city": "oslo", "driver_id": 1}], T0 + timedelta(hours=1)
+    read = store.get_online_features(["trips:label"], key, now=now)
+    assert read.statuses["label"] == ["PRESENT"]  # the old definition, over its own rows
+    # the next apply sees the change still to make, and clears the rows this time
+    assert [c.name for c in store.apply([narrower], prune=False).plan.changes] == ["trips"]
+    read = store.get_online_features(["trips:score"], key, now=now)
+    assert read.statuses["score"] == ["NOT_FOUND"]
 
 
 def test_reads_continue_during_materialization(store) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ and a per-project revision number that ``apply`` checks and bumps (optimistic co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -56,11 +57,17 @@ class Registry(Protocol):
         """The current version of one object, or None."""
         ...
 
-    def apply(self, plan: Plan, author: str) -> int:
+    def apply(
+        self, plan: Plan, author: str, before_commit: Callable[[], None] | None = None
+    ) -> int:
         """Perform ``plan`` in one transaction and return the new revision.
 
         Raises :class:`~pitstore.errors.ConflictError` when the registry's revision is no
         longer ``plan.base_revision`` (someone applied in between): plan again.
+        ``before_commit`` runs inside the transaction, after the conflict check and the
+        writes, just before the commit; if it raises, nothing is applied (the online data a
+        change resets is cleared there, so that a store that fails leaves no new definition
+        over old rows).
         """
         ...
 

@@ -251,7 +251,9 @@ class PostgresRegistry:
 
     # --- writes -------------------------------------------------------------------------------
 
-    def apply(self, plan: Plan, author: str) -> int:
+    def apply(
+        self, plan: Plan, author: str, before_commit: Callable[[], None] | None = None
+    ) -> int:
         """Perform ``plan`` in one transaction and return the new revision.
 
         Raises ConflictError when the project's revision is no longer ``plan.base_revision``.
@@ -274,6 +276,8 @@ class PostgresRegistry:
                     self._sql("UPDATE {s}.projects SET revision = %s WHERE project = %s"),
                     (revision, self.project),
                 )
+                if before_commit is not None:
+                    before_commit()
             return revision
 
         return self._run(run)

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -156,7 +156,9 @@ class SqliteRegistry:
         )
         return _stored(row) if row else None
 
-    def apply(self, plan: Plan, author: str) -> int:
+    def apply(
+        self, plan: Plan, author: str, before_commit: Callable[[], None] | None = None
+    ) -> int:
         with self._write():
             current = self.revision()
             if current != plan.base_revision:
@@ -174,6 +176,8 @@ class SqliteRegistry:
                 "SET revision=excluded.revision",
                 (self.project, revision),
             )
+            if before_commit is not None:
+                before_commit()
         return revision
 
     def _apply_change(self, change: ObjectChange, revision: int, now: int, author: str) -> None:

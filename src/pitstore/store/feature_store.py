@@ -166,15 +166,20 @@ class FeatureStore:
         plan = objects if isinstance(objects, Plan) else self.plan(objects, prune=prune)
         revision = self.registry.revision()
         if not plan.is_empty:
-            revision = self.registry.apply(plan, apply_service.current_user())
-            self._after_apply(plan)
+            # Online rows a change makes stale are cleared inside the registry transaction:
+            # a store that fails there leaves the registry as it was, and the next apply
+            # tries again (cleared after the commit, a failure left the new definition over
+            # the old rows, and the next apply saw nothing to do).
+            reset = [c.name for c in plan.changes if c.resets_data]
+            revision = self.registry.apply(
+                plan, apply_service.current_user(), lambda: self._clear_online(reset)
+            )
+            self.catalog.invalidate()
+            self._online_service = None
         return ApplyResult(plan, revision)
 
-    def _after_apply(self, plan: Plan) -> None:
-        self.catalog.invalidate()
-        self._online_service = None
-        stale = [c.name for c in plan.changes if c.resets_data]
-        for view in stale:
+    def _clear_online(self, views: list[str]) -> None:
+        for view in views:
             self.online.delete_view(view)
 
     # -- catalog --------------------------------------------------------------------------

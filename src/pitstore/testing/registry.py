@@ -269,6 +269,30 @@ class RegistryConformance:
         assert registry.revision() == 0
         assert registry.list_objects() == []
 
+    def test_before_commit_runs_last_and_a_failure_there_applies_nothing(
+        self, registry: Registry
+    ) -> None:
+        registry.apply(plan_to(registry, specs(entity("driver"))), "a")
+        calls: list[int] = []
+        plan = plan_to(registry, specs(entity("driver"), entity("rider")))
+
+        def fail() -> None:
+            calls.append(1)
+            raise RuntimeError("the online store failed")
+
+        with pytest.raises(RuntimeError, match="online store"):
+            registry.apply(plan, "b", before_commit=fail)
+        assert calls == [1]
+        assert registry.revision() == 1
+        assert [o.name for o in registry.list_objects()] == ["driver"]
+        assert registry.history("entity", "rider") == []
+        # a stale plan is refused before the hook runs; a good one runs it once
+        with pytest.raises(ConflictError):
+            registry.apply(make_plan({}, specs(entity("rider")), 0), "c", before_commit=fail)
+        assert calls == [1]
+        assert registry.apply(plan, "b", before_commit=lambda: calls.append(2)) == 2
+        assert calls == [1, 2] and registry.get_object("entity", "rider") is not None
+
     def test_threads_applying_at_once_exactly_one_wins(
         self, open_registry: Callable[[str], Registry]
     ) -> None:
