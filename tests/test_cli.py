@@ -74,6 +74,8 @@ def test_full_loop(repo: Path) -> None:
     assert {"conv_rate", "avg_rating", "avg_spend"} <= set(table.column_names)
 
     assert "Materialized" in run("materialize-incremental", "now", cwd=repo).stdout
+    earlier = run("materialize-incremental", "2020-01-01T00:00:00", cwd=repo).stdout
+    assert "into 0 view(s)" in earlier and "Already materialized past 2020-01-01" in earlier
     online = run(
         "get-online", "-e", "driver_id=1001", "-f", "driver_stats:conv_rate", cwd=repo
     ).stdout

@@ -185,6 +185,30 @@ def test_monotonic_materialization_and_incremental_watermark(store) -> None:  # 
     assert store.registry.get_watermark("trips") == T0 + timedelta(hours=1)
 
 
+def test_incremental_skips_a_view_already_past_the_end_and_runs_the_others(
+    store,
+) -> None:  # type: ignore[no-untyped-def]
+    other = FeatureView(
+        "trips_copy",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
+    )
+    store.apply([other], prune=False)
+    later = T0 + timedelta(hours=2)
+    store.materialize_incremental(later, views=["trips_copy"])
+    # "trips" comes first and runs; "trips_copy" is already at `later`: skipped, not an error
+    report = store.materialize_incremental(T0 + timedelta(hours=1))
+    ran = [(v.view, v.rows > 0, v.skipped) for v in report.views]
+    assert ran == [("trips", True, False), ("trips_copy", False, True)]
+    assert store.registry.get_watermark("trips") == T0 + timedelta(hours=1)
+    assert store.registry.get_watermark("trips_copy") == later
+    # a plain run with start after end is refused before any view is written
+    with pytest.raises(DefinitionError, match="after end"):
+        store.materialize(later, T0, views=["trips"])
+    assert store.registry.get_watermark("trips") == T0 + timedelta(hours=1)
+
+
 def test_changing_a_view_drops_its_online_data(store) -> None:  # type: ignore[no-untyped-def]
     store.materialize(BEGINNING, T0 + timedelta(hours=1))
     narrower = FeatureView(

@@ -253,7 +253,10 @@ def materialize_incremental(
 
     with _store(repo) as store, RichProgress() as bars:
         report = store.materialize_incremental(_when(end), views or None, progress=bars)
-    console.print(f"Materialized {report.rows:,} rows into {len(report.views)} view(s).")
+    ran = [v for v in report.views if not v.skipped]
+    console.print(f"Materialized {report.rows:,} rows into {len(ran)} view(s).")
+    if skipped := [v.view for v in report.views if v.skipped]:
+        console.print(f"Already materialized past {end}: {', '.join(skipped)}.")
 
 
 @app.command("get-online")

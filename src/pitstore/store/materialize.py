@@ -52,6 +52,8 @@ class ViewReport:
     end: datetime
     rows: int
     seconds: float
+    skipped: bool = False
+    """Incremental, and the view was already materialized past the run's end."""
 
 
 @dataclass
@@ -77,6 +79,8 @@ def materialize(
 ) -> MaterializeReport:
     """Materialize ``views`` (default: every online view) over ``[start, end]``."""
     end = to_utc(end)
+    if start is not None and to_utc(start) > end:  # refused before any view is written
+        raise DefinitionError(f"materialize: start {to_utc(start)} is after end {end}")
     snapshot = store.catalog.current()
     targets = _targets(list(snapshot.contents.views.values()), views)
     report = MaterializeReport()
@@ -86,7 +90,10 @@ def materialize(
         query = view_query(snapshot, selection, store.repo_path)
         begin = _start(store, view, end) if incremental else to_utc(_require(start))
         if begin > end:
-            raise DefinitionError(f"materialize: start {begin} is after end {end}")
+            # Incremental, and this view is already materialized past ``end``: nothing to
+            # do for it (an error here stopped the run half-way, after the views before it).
+            report.views.append(ViewReport(view.name, begin, begin, 0, 0.0, skipped=True))
+            continue
         report.views.append(_one_view(store, query, begin, end, progress, batch_rows))
     return report
 
