@@ -58,6 +58,11 @@ def test_registry_shorthand_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "project: p\noffline_engine:\n  memory_limit: ${MEM\n",
             ["offline_engine.memory_limit", "malformed variable"],
         ),
+        # an apply would wait on its own lock (it clears online rows inside its transaction)
+        (
+            "project: p\nregistry: data/one.db\nonline_store: ./data/one.db\n",
+            ["same SQLite file", "'./data/one.db'", "its own file"],
+        ),
     ],
 )
 def test_errors_name_file_key_and_value(tmp_path: Path, text: str, needles: list[str]) -> None:

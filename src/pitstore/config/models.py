@@ -6,6 +6,7 @@ keys are errors (a typo must not be ignored silently). Paths are relative to the
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -224,6 +225,22 @@ class ProjectConfig(_Strict):
                 if isinstance(data.get(key), dict) and "type" not in data[key]:
                     data[key] = {"type": _DEFAULT_TYPES[key], **data[key]}
         return data
+
+    @model_validator(mode="after")
+    def _separate_sqlite_files(self) -> ProjectConfig:
+        # apply clears a changed view's online rows inside the registry's write transaction:
+        # in one file, the online store would wait for the lock that very transaction holds.
+        registry, online = self.registry, self.online_store
+        if (
+            isinstance(registry, SqliteRegistryConfig)
+            and isinstance(online, SqliteOnlineConfig)
+            and os.path.normpath(registry.path) == os.path.normpath(online.path)
+        ):
+            raise ValueError(
+                f"registry and online_store are the same SQLite file {online.path!r}; give "
+                "each its own file (e.g. data/registry.db and data/online.db)"
+            )
+        return self
 
 
 _DEFAULT_TYPES = {"registry": "sqlite", "offline_engine": "duckdb", "online_store": "sqlite"}
