@@ -13,7 +13,11 @@ import pytest
 import uvicorn
 import uvloop
 
-from pitstore.server.uvicorn_protocol import JoiningTransport, OneWriteHttpToolsProtocol
+from pitstore.server.uvicorn_protocol import (
+    JOIN_BYTES,
+    JoiningTransport,
+    OneWriteHttpToolsProtocol,
+)
 
 Scope = MutableMapping[str, Any]
 
@@ -84,6 +88,22 @@ def test_the_writes_of_one_turn_leave_in_one_write_at_its_end(run: Any) -> None:
     run(main())
 
 
+def test_a_large_write_goes_straight_to_the_transport_after_what_is_pending(run: Any) -> None:
+    async def main() -> None:
+        async with joined_pair() as (joined, counting, peer):
+            big = b"x" * (JOIN_BYTES + 1)
+            joined.write(b"head")
+            joined.write(big)  # not copied into a join: sent now, after the head
+            assert counting.writes == [b"head", big]
+            joined.write(b"tail")
+            await asyncio.sleep(0)
+            assert counting.writes[2:] == [b"tail"]
+            joined.close()
+            assert await read_until_eof(peer) == b"head" + big + b"tail"
+
+    run(main())
+
+
 def test_a_mutable_buffer_is_copied_when_written(run: Any) -> None:
     async def main() -> None:
         async with joined_pair() as (joined, _, peer):
@@ -139,6 +159,13 @@ def make_app(go: asyncio.Event) -> Callable[[Scope, Any, Any], Awaitable[None]]:
         while (await receive()).get("more_body"):
             pass
         head = [(b"content-type", b"text/plain")]
+        if scope["path"] == "/flood":  # 1 MiB chunks with no wait of its own in between
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            for _ in range(FLOOD_CHUNKS):
+                await send({"type": "http.response.body", "body": MIB, "more_body": True})
+                FLOODED.append(1)
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["path"] == "/stream":
             await send({"type": "http.response.start", "status": 200, "headers": head})
             await send({"type": "http.response.body", "body": b"first|", "more_body": True})
@@ -151,6 +178,11 @@ def make_app(go: asyncio.Event) -> Callable[[Scope, Any, Any], Awaitable[None]]:
         await send({"type": "http.response.body", "body": body})
 
     return app
+
+
+FLOOD_CHUNKS = 200
+MIB = b"x" * (1 << 20)
+FLOODED: list[int] = []
 
 
 @asynccontextmanager
@@ -220,6 +252,21 @@ def test_a_streamed_chunk_is_not_held_back_until_the_response_ends(run: Any) -> 
                 await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
                 == b"6\r\nsecond\r\n0\r\n\r\n"
             )
+            writer.close()
+
+    run(main())
+
+
+def test_a_client_that_reads_nothing_pauses_a_streaming_app(run: Any) -> None:
+    async def main() -> None:
+        FLOODED.clear()
+        async with uvicorn_server() as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /flood HTTP/1.1\r\nhost: x\r\n\r\n")
+            await asyncio.sleep(0.5)  # reading nothing: the socket buffers fill up
+            # the transport's flow control paused the app after a few MiB (joined writes
+            # hid them from it: all 200 MiB went to memory)
+            assert 0 < len(FLOODED) < 50
             writer.close()
 
     run(main())
