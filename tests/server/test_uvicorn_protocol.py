@@ -261,7 +261,7 @@ def test_a_client_that_reads_nothing_pauses_a_streaming_app(run: Any) -> None:
     async def main() -> None:
         FLOODED.clear()
         async with uvicorn_server() as port:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /flood HTTP/1.1\r\nhost: x\r\n\r\n")
             await asyncio.sleep(0.5)  # reading nothing: the socket buffers fill up
             # the transport's flow control paused the app after a few MiB (joined writes
