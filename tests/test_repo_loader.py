@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -51,11 +52,24 @@ def test_two_repos_with_a_module_of_the_same_name_each_get_their_own(tmp_path: P
     assert driver.description == "second repo" and driver.dtypes == (String,)
 
 
-def test_installed_modules_are_not_dropped_whatever_the_repo_names_its_files(
-    tmp_path: Path,
-) -> None:
+def test_modules_not_loaded_from_a_repo_are_left_alone(tmp_path: Path) -> None:
     repo = write_repo(tmp_path / "repo", "Int64", "x")
-    (repo / "json.py").write_text("VALUE = 1\n")  # shadows the standard library's name
-    before = sys.modules["json"]
-    the_driver(repo)
-    assert sys.modules["json"] is before is json
+    # the repo's files share names with the standard library, the running program and a
+    # module of the host program's own folder
+    for name in ("json.py", "__main__.py", "host_helpers.py"):
+        (repo / name).write_text("VALUE = 1\n")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "host_helpers.py").write_text("VALUE = 'host'\n")
+    spec = importlib.util.spec_from_file_location("host_helpers", host / "host_helpers.py")
+    assert spec is not None and spec.loader is not None
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    sys.modules["host_helpers"] = helpers
+    before = {name: sys.modules[name] for name in ("json", "__main__", "host_helpers")}
+    try:
+        the_driver(repo)
+        assert {name: sys.modules[name] for name in before} == before
+        assert sys.modules["json"] is json
+    finally:
+        del sys.modules["host_helpers"]

@@ -8,9 +8,7 @@ own code, as ``import`` would; nothing is ever unpickled.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
-import sysconfig
 from pathlib import Path
 
 from pitstore.definitions import Definition, RepoContents
@@ -43,6 +41,7 @@ def load_repo(repo: Path) -> RepoContents:
         for path in repo_files(repo):
             objects.extend(_definitions_in(path, repo))
     finally:
+        _remember_repo_modules(repo)
         if added_path:
             sys.path.remove(str(repo))
     if not objects:
@@ -53,25 +52,37 @@ def load_repo(repo: Path) -> RepoContents:
     return RepoContents.of(objects)
 
 
+#: Modules that loads of repos imported from a repo's folder: name -> that folder.
+_LOADED: dict[str, Path] = {}
+
+
 def _forget_repo_modules(repo: Path) -> None:
-    """Drop from ``sys.modules`` the modules a file of ``repo`` may be imported as.
+    """Drop from ``sys.modules`` the repo modules a load of ``repo`` must import afresh.
 
     A repo's files may import each other (``from entities import driver``). Python caches such
     a module by name, so a second load in one process (an edited repo applied again, another
-    repo with an ``entities.py`` of its own) got the module of the first load. Modules of the
-    standard library or of installed packages are never dropped, whatever the repo's file
-    names: those imports did not come from the repo.
+    repo with an ``entities.py`` of its own) got the module of the first load. Dropped: a
+    module the repo's files can be imported as, when it was loaded from this repo's folder or
+    by an earlier load of a repo. Anything else (``__main__``, the host program's own modules,
+    installed or editable packages) is left alone, whatever the repo's file names.
     """
-    paths = sysconfig.get_paths()
-    installed = tuple(
-        os.path.join(os.path.realpath(paths[k]), "")
-        for k in ("stdlib", "platstdlib", "purelib", "platlib")
-    )
-    for name in _module_names(repo):
+    for name in _module_names(repo) - {"__main__"}:
         module = sys.modules.get(name)
         file = getattr(module, "__file__", None)
-        if file is not None and not os.path.realpath(file).startswith(installed):
+        if file is not None and (name in _LOADED or _inside(Path(file), repo)):
             del sys.modules[name]
+
+
+def _remember_repo_modules(repo: Path) -> None:
+    """Note the modules this load imported from ``repo``'s folder (see above)."""
+    for name in _module_names(repo) - {"__main__"}:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file is not None and _inside(Path(file), repo):
+            _LOADED[name] = repo
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _module_names(repo: Path) -> set[str]:
