@@ -350,3 +350,21 @@ def test_a_time_finer_than_the_batch_file_is_refused_before_any_write(tmp_path: 
         ] * 2
     finally:
         store.close()
+
+
+def test_views_of_one_source_must_agree_on_a_shared_column_type(tmp_path: Path) -> None:
+    from pitstore import Entity, FeatureView, Field, Float32, Float64, Int64
+
+    source = push_source()
+    driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
+    wide = FeatureView("wide", [driver], [Field("conv_rate", Float64)], source=source)
+    narrow = FeatureView("narrow", [driver], [Field("conv_rate", Float32)], source=source)
+    store = make_repo(tmp_path, source)  # its own views agree
+    try:
+        with pytest.raises(
+            DefinitionError,
+            match=r"'driver_stats' and 'narrow'.*'conv_rate'.*float64 and as float32",
+        ):
+            store.apply([driver, wide, narrow], prune=False)
+    finally:
+        store.close()

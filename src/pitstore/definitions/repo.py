@@ -94,6 +94,7 @@ class RepoContents:
         for view in self.views.values():
             self._check_view(view)
         self._check_sources()
+        self._check_push_columns()
         for name in self.on_demand:
             if name in self.views:
                 raise DefinitionError(
@@ -115,6 +116,23 @@ class RepoContents:
                     f"feature views {first.name!r} and {view.name!r} use two different sources "
                     f"named {view.source.name!r}; use the same source object or rename one"
                 )
+
+    def _check_push_columns(self) -> None:
+        """The views of one push source agree on the type of every column they share: a
+        pushed row holds one value per column, and the source's log stores one column."""
+        columns: dict[tuple[str, str], tuple[Any, str]] = {}
+        for view in self.views.values():
+            if view.source.type not in _PUSHABLE:
+                continue
+            fields = view.inputs if view.aggregations else view.features
+            for name, dtype in [*self.join_keys(view), *((f.name, f.dtype) for f in fields)]:
+                first, first_view = columns.setdefault((view.source.name, name), (dtype, view.name))
+                if first != dtype:
+                    raise DefinitionError(
+                        f"feature views {first_view!r} and {view.name!r} are fed by push source "
+                        f"{view.source.name!r} and declare its column {name!r} as {first} and "
+                        f"as {dtype}; give the column one type in every view"
+                    )
 
     def push_views(self, source: str) -> list[FeatureView]:
         """The views fed by the push or stream source ``source`` (NotFoundError if none)."""
