@@ -94,7 +94,6 @@ class RepoContents:
         for view in self.views.values():
             self._check_view(view)
         self._check_sources()
-        self._check_push_columns()
         for name in self.on_demand:
             if name in self.views:
                 raise DefinitionError(
@@ -117,9 +116,12 @@ class RepoContents:
                     f"named {view.source.name!r}; use the same source object or rename one"
                 )
 
-    def _check_push_columns(self) -> None:
+    def check_push_columns(self) -> None:
         """The views of one push source agree on the type of every column they share: a
-        pushed row holds one value per column, and the source's log stores one column."""
+        pushed row holds one value per column, and the source's log stores one column.
+
+        Checked when definitions are applied, not when a registry is read: a registry that
+        holds such views (applied before this check) still loads, its views still read."""
         columns: dict[tuple[str, str], tuple[Any, str]] = {}
         for view in self.views.values():
             if view.source.type not in _PUSHABLE:

@@ -34,13 +34,15 @@ def build_plan(registry: Registry, objects: Iterable[Definition], prune: bool) -
     current = {(o.kind, o.name): o.spec for o in registry.list_objects()}
     desired = list(objects)
     if prune:
-        specs = desired_specs(RepoContents.of(desired))
+        contents = RepoContents.of(desired)
+        contents.check_push_columns()
+        specs = desired_specs(contents)
     else:
         # The registered objects stay, so the combination is what must be valid (a new view
         # may use an entity registered earlier).
         names = {(d.kind, d.name) for d in desired}
         kept = [from_spec(key[0], spec) for key, spec in current.items() if key not in names]
-        RepoContents.of([*kept, *desired])
+        RepoContents.of([*kept, *desired]).check_push_columns()
         specs = {(d.kind, d.name): d.to_spec() for d in desired}
     return make_plan(current, specs, revision, prune=prune)
 
