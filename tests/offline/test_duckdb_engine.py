@@ -220,6 +220,32 @@ def test_parquet_path_folder_glob_and_sql_inputs(
         assert table.column_names == ["row_id", "k", "event_timestamp", "val"]
 
 
+def test_an_input_column_named_rowid_is_carried_through(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
+) -> None:
+    # DuckDB's rowid pseudo-column is shadowed by a column of that name: the rows were
+    # numbered by the user's values (duplicates gave extra rows, others the wrong features)
+    v, ents = simple
+    ents = ents.append_column("rowid", pa.array([7] * ents.num_rows, I64))
+    file = str(tmp_path / "with_rowid.parquet")
+    pq.write_table(ents, file)
+    for given in [file, f"SELECT * FROM '{file}' ORDER BY row_id -- the rows, in order"]:
+        table = engine.historical(given, [v]).to_arrow()
+        assert table["val"].to_pylist() == [2.0, 1.0, None], given
+        assert table["rowid"].to_pylist() == [7] * ents.num_rows
+        assert table["row_id"].to_pylist() == ents["row_id"].to_pylist()
+
+
+@pytest.mark.parametrize("name", ["__pitstore_rn", "__PITSTORE_TS", "__pitstore_other"])
+def test_engine_column_names_are_refused_in_the_entity_frame(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], name: str
+) -> None:
+    v, ents = simple
+    ents = ents.append_column(name, pa.array(range(ents.num_rows), I64))
+    with pytest.raises(SchemaError, match=f"{name}.*rename the column"):
+        engine.historical(ents, [v]).to_arrow()
+
+
 def test_sql_or_path_rule() -> None:
     assert is_sql("SELECT 1") and is_sql("  with x as (select 1) select * from x")
     assert is_sql("(SELECT 1)") and is_sql("from t") and is_sql("Select\n*")

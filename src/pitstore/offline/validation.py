@@ -7,7 +7,7 @@ input with the same message, before any heavy work (DESIGN.md section 3).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pitstore.errors import SchemaError
 
@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from pitstore.offline.base import ViewQuery
+
+
+#: Column names the engines use internally (any case): refused in entity frames.
+RESERVED_PREFIX: Final = "__pitstore_"
 
 
 def key_family(arrow_type: pa.DataType) -> str:
@@ -93,6 +97,12 @@ def check_entity_schema(
             "add it or pass timestamp_column=<name>"
         )
     check_timestamp_type(schema.field(timestamp_column).type, timestamp_column, "entity frame")
+    reserved = [n for n in names if n.lower().startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise SchemaError(
+            f"entity frame column {reserved[0]!r}: names starting with {RESERVED_PREFIX!r} are "
+            "the engine's own (row numbers, order keys); rename the column"
+        )
     for view in views:
         for key, key_type in zip(view.join_keys, view.key_types, strict=True):
             if key not in names:

@@ -120,7 +120,7 @@ class DuckDBEngine:
         try:
             with translate_errors(entities.owner, entities.path):
                 result: pa.Schema = (
-                    cur.sql(f"SELECT * FROM ({entities.query}) LIMIT 0").to_arrow_table().schema
+                    cur.sql(f"SELECT * FROM ({entities.query}\n) LIMIT 0").to_arrow_table().schema
                 )
                 return result
         finally:

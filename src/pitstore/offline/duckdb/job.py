@@ -121,8 +121,14 @@ class DuckDBRetrievalJob:
             relation = _ENTITIES
         else:
             with translate_errors(self._entities.owner, self._entities.path):
-                cur.execute(f"CREATE TEMP TABLE {_ENTITIES} AS {self._entities.query}")
-            cols = [f"rowid AS {sql.RN}", *(sql.ident(k) for k in keys)]
+                # Rows numbered as they come (DuckDB keeps the query's order), in a column of
+                # our own: ``rowid`` is shadowed by an input column of that name. The line
+                # break ends a ``-- comment`` on the query's last line.
+                cur.execute(
+                    f"CREATE TEMP TABLE {_ENTITIES} AS SELECT row_number() OVER () - 1 AS "
+                    f"{sql.RN}, * FROM ({self._entities.query}\n)"
+                )
+            cols = [sql.RN, *(sql.ident(k) for k in keys)]
             kind = "TIMESTAMPTZ" if self._timestamp_aware else "TIMESTAMP"
             cols.append(f"{sql.epoch_us_expr(self._timestamp_column, kind)} AS {sql.TS}")
             relation = f"(SELECT {', '.join(cols)} FROM {_ENTITIES})"
@@ -156,7 +162,7 @@ class DuckDBRetrievalJob:
             cur.register(_FULL, table.append_column(sql.RN, row_numbers(table.num_rows)))
             passthrough = _FULL
         else:
-            passthrough = f"(SELECT rowid AS {sql.RN}, * FROM {_ENTITIES})"
+            passthrough = _ENTITIES
         return sql.historical_sql(prepared.entity_relation, prepared.plans, passthrough)
 
     def _target_schema(self, schema: pa.Schema) -> pa.Schema:
