@@ -127,6 +127,10 @@ class Client:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
+    def forget_cookies(self) -> None:
+        """Drop the cookies earlier responses set (the client keeps them, as a browser)."""
+        self._client.cookies.clear()
+
     def close(self) -> None:
         self._run(self._client.aclose())
         self.app.shutdown()

@@ -79,7 +79,17 @@ def test_bad_tokens_are_refused(secured: Client) -> None:
 def test_bearer_header_opens_pages_for_scripts(secured: Client) -> None:
     response = secured.get("/ui/feature-views/driver_stats", headers=bearer(ADMIN))
     assert response.status_code == 200 and "Sign out" not in response.text
-    assert secured.get("/ui", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert secured.get("/ui", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_another_authorization_scheme_leaves_the_cookie_in_charge(secured: Client) -> None:
+    # e.g. a reverse proxy's Basic auth passed on: it was a 401 even with a valid cookie
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    secured.forget_cookies()
+    assert secured.get("/ui", headers=basic).status_code == 303  # sign in
+    _, headers = sign_in(secured, ADMIN)
+    signed_in = {**basic, "Cookie": cookie_of(headers)}
+    assert secured.get("/ui/feature-views/driver_stats", headers=signed_in).status_code == 200
 
 
 def test_sign_out_clears_the_cookie(secured: Client) -> None:
@@ -104,3 +114,30 @@ def test_sign_in_is_skipped_when_auth_is_off(client: Client) -> None:
 def test_forms_over_the_limit_are_refused(secured: Client) -> None:
     response = secured.post("/ui/login", content=b"token=" + b"a" * 9000)
     assert response.status_code == 413
+
+
+def test_forms_of_another_site_cannot_sign_in_or_out(secured: Client) -> None:
+    form = {"token": ADMIN, "next": "/ui"}
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # another subdomain is another origin
+        {"Origin": "http://evil.example"},  # an older browser: Origin against Host
+        {"Origin": "null"},
+    ):
+        response = secured.post("/ui/login", data=form, headers=headers)
+        assert response.status_code == 403 and "set-cookie" not in response.headers, headers
+        assert secured.post("/ui/logout", headers=headers).status_code == 403, headers
+    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}, {}):
+        response = secured.post("/ui/login", data=form, headers=headers)
+        assert response.status_code == 303 and "set-cookie" in response.headers, headers
+
+
+def test_a_non_ascii_next_is_percent_encoded(secured: Client) -> None:
+    status, headers = sign_in(secured, ADMIN, "/ui/search?q=\u00e9t\u00e9")
+    # one byte string for every server (granian sent it as Latin-1, uvicorn as UTF-8)
+    assert status == 303 and headers["location"] == "/ui/search?q=%C3%A9t%C3%A9"
+
+
+def test_the_sign_in_page_is_never_stored_and_takes_get_or_post(secured: Client) -> None:
+    assert secured.get("/ui/login").headers["cache-control"] == "no-store"
+    assert secured.request("PUT", "/ui/login").headers["allow"] == "GET, POST"

@@ -163,6 +163,11 @@ def test_history_and_diff_between_any_two_versions(client: Client) -> None:
     assert "Choose two different versions" in same
     odd = client.get("/ui/feature-views/driver_stats/history?from=x&to=99")
     assert odd.status_code == 200 and "Changes from v1 to v2" in odd.text
+    # digits int() refuses (a superscript, 5,000 of them) are no number, not a 500
+    for value in ("%C2%B2", "9" * 5000):
+        odd = client.get(f"/ui/feature-views/driver_stats/history?from={value}&to=2")
+        assert odd.status_code == 200 and "Changes from v1 to v2" in odd.text
+    assert client.get("/ui/api/search?q=a&limit=%C2%B2").status_code == 200
     one = client.get("/ui/entities/driver/history").text
     assert "Choose two different versions" in one  # a single version: nothing to compare
 
@@ -242,6 +247,13 @@ def test_pages_are_read_only(client: Client) -> None:
     response = client.post("/ui/feature-views/driver_stats")
     assert response.status_code == 405 and response.headers["allow"] == "GET"
     assert client.get("/ui/logout").status_code == 405
+    assert client.post("/ui/static/ui.js").status_code == 405
+
+
+def test_pages_are_never_stored(client: Client) -> None:
+    # a signed-in page came back from the browser's cache (Back) after sign-out
+    for path in ("/ui", "/ui/feature-views/driver_stats", "/ui/lineage"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
 
 
 def test_assets_are_served_from_the_package(client: Client) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from pitstore.errors import NotFoundError
 from pitstore.server import catalog
@@ -61,6 +61,8 @@ class UiRequest:
     authorization: bytes | None
     cookie: str | None
     secure: bool
+    cross_site: bool
+    """Sent by a page of another site (Sec-Fetch-Site, else Origin against Host)."""
 
     @classmethod
     def of(cls, scope: Scope) -> UiRequest:
@@ -75,12 +77,14 @@ class UiRequest:
             headers.get(b"authorization"),
             read_cookie(headers.get(b"cookie")),
             scope.get("scheme") == "https",
+            _cross_site(headers),
         )
 
     def arg(self, name: str) -> int | None:
         """A query parameter as a non-negative integer (None when absent or not a number)."""
         value = self.query.get(name, "")
-        return int(value) if value.isdigit() else None
+        # ASCII digits only: str.isdigit also accepts '²' and digits of other scripts
+        return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 class UiApp:
@@ -106,11 +110,13 @@ class UiApp:
     async def _handle(self, request: UiRequest, receive: Receive) -> Response:
         path = request.path
         if path.startswith("/ui/static/"):
+            _only(request, "GET")
             return assets.response(path.removeprefix("/ui/static/"))
         if path == "/ui/login":
             return await self._login(request, receive)
         if path == "/ui/logout":
             _only(request, "POST")
+            _same_site(request)
             return redirect("/ui/login", [(b"set-cookie", clear_cookie())])
         principal = self.auth.principal(request.authorization, request.cookie)
         if principal is None:
@@ -225,7 +231,8 @@ class UiApp:
             return redirect(target)
         if request.method == "GET":
             return page(catalog_pages.login_page(target, project=self.state.project))
-        _only(request, "POST")
+        _only(request, "POST", allowed="GET, POST")
+        _same_site(request)  # a page of another site must not sign a browser in
         form = parse_qs((await _read_form(receive)).decode("utf-8", "replace"))
         token = form.get("token", [""])[0]
         target = _safe_next(form.get("next", [target])[0])
@@ -254,8 +261,9 @@ class UiApp:
 def page(
     html: Html, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
 ) -> Response:
-    """An HTML page response (never cached: the catalog changes under it)."""
-    extra = [(b"cache-control", b"no-cache"), *(headers or [])]
+    """An HTML page response, never stored: the catalog changes under it, and a signed-in
+    page must not come back from the browser's cache (the Back button) after sign-out."""
+    extra = [(b"cache-control", b"no-store"), *(headers or [])]
     return Response(html.encode("utf-8"), status, HTML, extra)
 
 
@@ -270,14 +278,31 @@ def _exists(model: CatalogModel, kind: str, name: str) -> None:
         raise NotFoundError(kind.replace("_", " "), name, names)
 
 
-def _only(request: UiRequest, method: str) -> None:
+def _only(request: UiRequest, method: str, allowed: str | None = None) -> None:
     if request.method != method:
+        allowed = allowed or method
         raise ApiError(
             405,
             "method_not_allowed",
-            f"{request.method} is not allowed on {request.path}; use {method}",
-            headers=[(b"allow", method.encode())],
+            f"{request.method} is not allowed on {request.path}; use {allowed}",
+            headers=[(b"allow", allowed.encode())],
         )
+
+
+def _same_site(request: UiRequest) -> None:
+    if request.cross_site:
+        raise ApiError(403, "forbidden", "a form of another site may not sign in or out here")
+
+
+def _cross_site(headers: dict[bytes, bytes]) -> bool:
+    """Whether a browser says the request comes from a page of another site."""
+    fetch_site = headers.get(b"sec-fetch-site")
+    if fetch_site is not None:  # every current browser sends it
+        return fetch_site not in (b"same-origin", b"none")
+    origin, host = headers.get(b"origin"), headers.get(b"host")
+    if origin is None or host is None or origin == b"null":
+        return origin == b"null"  # a sandboxed or privacy-stripped form: not trusted
+    return origin.split(b"://", 1)[-1] != host
 
 
 def _here(request: UiRequest) -> str:
@@ -289,7 +314,8 @@ def _safe_next(target: str) -> str:
     carry control characters into the Location header (a CR/LF there broke the response)."""
     inside = target == "/ui" or target.startswith(("/ui/", "/ui?"))
     if inside and not target.startswith("/ui//") and "\\" not in target and target.isprintable():
-        return target
+        # Non-ASCII percent-encoded: header bytes are Latin-1 to some servers, UTF-8 to others
+        return "".join(c if c.isascii() else quote(c) for c in target)
     return "/ui"
 
 

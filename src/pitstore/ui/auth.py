@@ -66,8 +66,9 @@ class UiAuth:
         that may not read the catalog."""
         if not self.enabled:
             return ANONYMOUS
-        if authorization is not None:
+        if authorization is not None and authorization[:7].lower() == b"bearer ":
             return _reader(self._bearer.authenticate(authorization))
+        # Another scheme (a proxy's Basic auth passed on) is not ours: the cookie decides
         if cookie is None:
             return None
         session = self._session(cookie)
