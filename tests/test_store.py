@@ -209,6 +209,17 @@ def test_incremental_skips_a_view_already_past_the_end_and_runs_the_others(
     assert store.registry.get_watermark("trips") == T0 + timedelta(hours=1)
 
 
+def test_incremental_with_a_ttl_longer_than_the_calendar(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    store.apply([city_driver, trip_view(ttl=timedelta(days=365 * 3000))])
+    try:  # end - ttl was a raw OverflowError
+        report = store.materialize_incremental(T0 + timedelta(hours=1))
+        assert report.views[0].rows == 2
+    finally:
+        store.close()
+
+
 def test_changing_a_view_drops_its_online_data(store) -> None:  # type: ignore[no-untyped-def]
     store.materialize(BEGINNING, T0 + timedelta(hours=1))
     narrower = FeatureView(

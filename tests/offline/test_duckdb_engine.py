@@ -437,3 +437,66 @@ def test_import_is_lazy() -> None:
 
 def test_utc_constant() -> None:
     assert at(0) == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+# --- the ends of the calendar ----------------------------------------------------------------
+
+FIRST = datetime(1, 1, 1, tzinfo=UTC)
+LAST = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+
+
+def _edge_source(tmp_path: Path, unit: str, stamps: list[datetime]) -> str:
+    table = pa.table(
+        {
+            "k": pa.array([1] * len(stamps), I64),
+            "ts": pa.array(stamps, pa.timestamp(unit, tz="UTC")),
+            "val": pa.array([float(i + 1) for i in range(len(stamps))], pa.float64()),
+        }
+    )
+    return write_parquet(tmp_path, table)
+
+
+def _edge_vals(
+    engine: DuckDBEngine, path: str, when: list[datetime], ttl: timedelta | None = None
+) -> list[Any]:
+    v = view("v", path, [("k", I64)], [("val", pa.float64())], created=None, ttl=ttl)
+    ents = pa.table(
+        {"k": pa.array([1] * len(when), I64), "event_timestamp": pa.array(when, UTC_US)}
+    )
+    return list(engine.historical(ents, [v]).to_arrow()["val"].to_pylist())
+
+
+def test_rows_at_the_ends_of_the_calendar_are_found(engine: DuckDBEngine, tmp_path: Path) -> None:
+    # the pruning bounds were clamped to 0001-01-02 and 9999-12-31 00:00: rows beyond were lost
+    path = _edge_source(tmp_path, "us", [FIRST, LAST])
+    end = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert _edge_vals(engine, path, [end, FIRST]) == [2.0, 1.0]
+    assert _edge_vals(engine, path, [FIRST], ttl=timedelta(days=1)) == [1.0]
+    v = view("v", path, [("k", I64)], [("val", pa.float64())], created=None)
+    assert engine.latest(v, datetime(1, 1, 1), end).read_all()["val"].to_pylist() == [2.0]
+
+
+def test_a_nanosecond_source_takes_bounds_it_cannot_hold(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    # a bound past 2262 (or before 1677) was cast to TIMESTAMP_NS: a conversion error
+    stamps = [datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)]
+    path = _edge_source(tmp_path, "ns", stamps)
+    far = datetime(2300, 1, 1, tzinfo=UTC)
+    assert _edge_vals(engine, path, [far, datetime(2100, 1, 1, tzinfo=UTC)]) == [2.0, 1.0]
+    assert _edge_vals(engine, path, [far], ttl=timedelta(days=400 * 365)) == [2.0]
+    v = view("v", path, [("k", I64)], [("val", pa.float64())], created=None)
+    assert engine.latest(v, datetime(1, 1, 1), far).read_all()["val"].to_pylist() == [2.0]
+
+
+def test_entity_frames_arrow_cannot_read_or_with_a_repeated_column_are_clear_errors(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
+) -> None:
+    v, ents = simple
+    frame = ents.to_pandas()
+    frame["label"] = [1, "x", None][: len(frame)] + [None] * (len(frame) - 3)
+    with pytest.raises(SchemaError, match="cannot be read as Arrow.*label"):
+        engine.historical(frame, [v])
+    twice = pa.Table.from_arrays([*ents.columns, ents["k"]], names=[*ents.column_names, "k"])
+    with pytest.raises(SchemaError, match="'k' more than once"):
+        engine.historical(twice, [v]).to_arrow()

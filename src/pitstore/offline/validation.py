@@ -90,6 +90,9 @@ def check_entity_schema(
     Also refuses output columns that would clash with an input column or with each other.
     """
     names = list(schema.names)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SchemaError(f"entity frame has the column {twice[0]!r} more than once; rename one")
     available = ", ".join(repr(n) for n in names) or "(none)"
     if timestamp_column not in names:
         raise SchemaError(

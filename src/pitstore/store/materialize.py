@@ -126,7 +126,12 @@ def _start(store: FeatureStore, view: FeatureView, end: datetime) -> datetime:
     watermark = store.registry.get_watermark(view.name)
     if watermark is not None:
         return watermark
-    return end - view.ttl if view.ttl is not None else BEGINNING
+    if view.ttl is None:
+        return BEGINNING
+    try:
+        return end - view.ttl
+    except OverflowError:  # a TTL longer than the calendar before `end`: everything
+        return datetime(1, 1, 1, tzinfo=UTC)
 
 
 def _one_view(

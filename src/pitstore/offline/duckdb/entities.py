@@ -80,7 +80,13 @@ def load_entities(obj: Any) -> Entities:
         return ArrowEntities(obj.read_all())
     if _instance_of(obj, "pandas", "DataFrame"):
         # The index is not a column of the frame; reset_index() first to keep it.
-        return ArrowEntities(pa.Table.from_pandas(obj, preserve_index=False))
+        try:
+            return ArrowEntities(pa.Table.from_pandas(obj, preserve_index=False))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # e.g. [1, "x"] in one column
+            raise SchemaError(
+                f"the entity DataFrame cannot be read as Arrow: {exc}; give each column one "
+                "type (e.g. df[col].astype(str))"
+            ) from None
     if _instance_of(obj, "polars", "DataFrame"):
         return ArrowEntities(obj.to_arrow())
     if hasattr(obj, "__arrow_c_stream__"):

@@ -42,6 +42,10 @@ ORD = "__pitstore_o"
 _SCALE = 2**64
 _CREATED_OFFSET = 2**63  # moves a signed int64 of microseconds into [0, 2^64)
 _WIDEN_US = 1_000_000  # pruning bounds are widened by 1 s, so unit truncation can't drop a row
+#: Microseconds since the epoch that a timestamp column can hold (Python's datetime range),
+#: and that a nanosecond column can hold (int64 nanoseconds: 1677-09-21 to 2262-04-11).
+_RANGE_US = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+_NS_RANGE_US = (-(2**63) // 1000 + 1, (2**63 - 1) // 1000)
 
 
 def ident(name: str) -> str:
@@ -79,21 +83,29 @@ def ttl_us(ttl: timedelta) -> int:
     return (ttl.days * 86_400 + ttl.seconds) * 1_000_000 + ttl.microseconds
 
 
-def _timestamp_literal(us: int, column_type: str) -> str:
-    """A constant of the column's own type, so the filter reaches the Parquet reader."""
-    us = max(min(us, epoch_us(datetime(9999, 12, 31))), epoch_us(datetime(1, 1, 2)))
+def _timestamp_literal(us: int, column_type: str) -> str | None:
+    """A constant of the column's own type, so the filter reaches the Parquet reader; None
+    when the column's type cannot hold ``us`` (nanoseconds end in 1677 and 2262)."""
+    lo, hi = _NS_RANGE_US if "_NS" in column_type.upper() else _RANGE_US
+    if not lo <= us <= hi:
+        return None
     wall = datetime(1970, 1, 1) + timedelta(microseconds=us)
     return f"CAST(TIMESTAMP {literal(wall.isoformat(sep=' '))} AS {column_type})"
 
 
 def time_filter(column: str, column_type: str, lo_us: int | None, hi_us: int | None) -> str:
-    """A WHERE condition keeping non-null timestamps in (a slightly wider) ``[lo, hi]``."""
+    """A WHERE condition keeping non-null timestamps in (a slightly wider) ``[lo, hi]``.
+
+    It only prunes (the join applies the exact rule), so a bound the column's type cannot
+    hold is left out rather than clamped: clamping to a nearby date dropped rows at the ends
+    of the calendar, and casting it raised a conversion error on nanosecond columns.
+    """
     col = ident(column)
     parts = [f"{col} IS NOT NULL"]
-    if lo_us is not None:
-        parts.append(f"{col} >= {_timestamp_literal(lo_us - _WIDEN_US, column_type)}")
-    if hi_us is not None:
-        parts.append(f"{col} <= {_timestamp_literal(hi_us + _WIDEN_US, column_type)}")
+    if lo_us is not None and (low := _timestamp_literal(lo_us - _WIDEN_US, column_type)):
+        parts.append(f"{col} >= {low}")
+    if hi_us is not None and (high := _timestamp_literal(hi_us + _WIDEN_US, column_type)):
+        parts.append(f"{col} <= {high}")
     return " AND ".join(parts)
 
 
