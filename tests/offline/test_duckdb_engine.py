@@ -495,7 +495,7 @@ def test_entity_frames_arrow_cannot_read_or_with_a_repeated_column_are_clear_err
     v, ents = simple
     frame = ents.to_pandas()
     frame["label"] = [1, "x", None][: len(frame)] + [None] * (len(frame) - 3)
-    with pytest.raises(SchemaError, match="cannot be read as Arrow.*label"):
+    with pytest.raises(SchemaError, match=r"cannot be read as Arrow.*label"):
         engine.historical(frame, [v])
     twice = pa.Table.from_arrays([*ents.columns, ents["k"]], names=[*ents.column_names, "k"])
     with pytest.raises(SchemaError, match="'k' more than once"):
