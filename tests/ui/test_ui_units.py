@@ -141,3 +141,23 @@ def test_docs_cover_the_routes_and_show_existing_screenshots() -> None:
     assert "pitstore ui" in text and "CI=true" in text
     for image in re.findall(r"\]\((screenshots/[^)]+)\)", text):
         assert (docs / image).is_file(), image
+
+
+def test_a_sign_in_cookie_lasts_a_session_and_names_its_token() -> None:
+    from pitstore.config.models import ServerTokenConfig
+    from pitstore.ui.auth import SESSION_SECONDS, UiAuth
+
+    tokens = [ServerTokenConfig(name=n, token=n * 20) for n in ("a", "b")]
+    auth = UiAuth(tokens, "demo")
+    now = 1_800_000_000.0
+    cookie = auth.sign_in("b" * 20, now=now)
+    signed_in = auth.principal(None, cookie, now=now + SESSION_SECONDS - 1)
+    assert signed_in is not None and signed_in.name == "b"
+    # a copy of the cookie (kept after sign-out) stops working when the session ends
+    assert auth.principal(None, cookie, now=now + SESSION_SECONDS + 1) is None
+    # nor can its time be moved: the time is part of what the HMAC covers
+    issued, _, digest = cookie.partition(".")
+    moved = f"{int(issued, 16) + SESSION_SECONDS:x}.{digest}"
+    assert auth.principal(None, moved, now=now + SESSION_SECONDS + 1) is None
+    for odd in ("", ".", "zz.00", "1" * 40 + ".00", cookie.replace(".", "")):
+        assert auth.principal(None, odd, now=now) is None, odd
