@@ -355,6 +355,19 @@ def test_missing_source_file_and_entity_path(
         )
 
 
+
+def test_an_empty_source_folder_says_so(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
+) -> None:
+    v, ents = simple
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = view("v", str(empty), [("k", I64)], [("val", pa.float64())])
+    with pytest.raises(NotFoundError, match="the folder .*empty' holds no Parquet file") as info:
+        engine.historical(ents, [bad]).to_arrow()
+    assert "did you mean" not in str(info.value)  # it suggested the folder itself
+
+
 def test_bad_sql_and_bad_input_type(
     engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table]
 ) -> None:

@@ -57,6 +57,13 @@ def _is_remote(path: str) -> bool:
 def missing_path_error(path: str, owner: str) -> NotFoundError:
     """A NotFoundError naming the owner (a view or the entity frame), the path and the closest
     existing paths in the same folder."""
+    if not _is_remote(path) and os.path.isdir(path):  # it exists: no "did you mean" itself
+        empty = NotFoundError("Parquet path", path)
+        empty.args = (
+            f"{owner}: the folder {path!r} holds no Parquet file; write the data there or "
+            "point the source at the files",
+        )
+        return empty
     folder = os.path.dirname(path) or "."
     siblings = [] if _is_remote(path) else sorted(glob.glob(os.path.join(glob.escape(folder), "*")))
     error = NotFoundError("Parquet path", path, siblings)
