@@ -355,11 +355,10 @@ def test_missing_source_file_and_entity_path(
         )
 
 
-
 def test_an_empty_source_folder_says_so(
     engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
 ) -> None:
-    v, ents = simple
+    _, ents = simple
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = view("v", str(empty), [("k", I64)], [("val", pa.float64())])
