@@ -362,7 +362,7 @@ def test_an_empty_source_folder_says_so(
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = view("v", str(empty), [("k", I64)], [("val", pa.float64())])
-    with pytest.raises(NotFoundError, match="the folder .*empty' holds no Parquet file") as info:
+    with pytest.raises(NotFoundError, match=r"the folder .*empty' holds no Parquet file") as info:
         engine.historical(ents, [bad]).to_arrow()
     assert "did you mean" not in str(info.value)  # it suggested the folder itself
 
