@@ -512,3 +512,34 @@ def test_entity_frames_arrow_cannot_read_or_with_a_repeated_column_are_clear_err
     twice = pa.Table.from_arrays([*ents.columns, ents["k"]], names=[*ents.column_names, "k"])
     with pytest.raises(SchemaError, match="'k' more than once"):
         engine.historical(twice, [v]).to_arrow()
+
+
+def test_a_feature_stored_in_a_type_its_declaration_would_change_is_refused(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    stamps = [datetime(2024, 1, 1, tzinfo=UTC)] * 2
+    table = pa.table(
+        {
+            "k": pa.array([1, 2], I64),
+            "ts": pa.array(stamps, UTC_US),
+            "half": pa.array([1.5, 2.5], pa.float64()),
+            "word": pa.array(["1", "x"], pa.string()),
+            "whole": pa.array([1, 2], I64),
+            "nothing": pa.nulls(2),
+        }
+    )
+    path = write_parquet(tmp_path, table)
+    ents = pa.table({"k": pa.array([1, 2], I64), "event_timestamp": pa.array(stamps, UTC_US)})
+
+    def read(column: str, declared: pa.DataType) -> list[Any]:
+        v = view("v", path, [("k", I64)], [(column, declared)], created=None)
+        return list(engine.historical(ents, [v]).to_arrow()[column].to_pylist())
+
+    # 1.5 and 2.5 were read as 2 and 2; "x" failed in the middle of the join
+    for column, declared in (("half", I64), ("word", pa.float64()), ("whole", pa.string())):
+        with pytest.raises(SchemaError, match=f"'{column}' is stored as .*declare the type"):
+            read(column, declared)
+    assert read("whole", pa.float64()) == [1.0, 2.0]  # widening reads
+    assert read("whole", pa.int32()) == [1, 2]  # narrowing within a family: values checked
+    assert read("half", pa.float32()) == [1.5, 2.5]
+    assert read("nothing", I64) == [None, None]

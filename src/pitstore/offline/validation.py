@@ -62,6 +62,47 @@ def keys_comparable(left: pa.DataType, right: pa.DataType) -> bool:
     return key_family(left) == key_family(right)
 
 
+def value_family(arrow_type: pa.DataType) -> str:
+    """The family of a feature's values: a key family, or ``floating``, ``decimal``,
+    ``boolean``, ``timestamp``, ``list`` (or the type itself)."""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    if isinstance(arrow_type, pa.DictionaryType):
+        return value_family(arrow_type.value_type)
+    for family, test in (
+        ("floating", pat.is_floating),
+        ("decimal", pat.is_decimal),
+        ("boolean", pat.is_boolean),
+        ("timestamp", pat.is_timestamp),
+        ("list", lambda t: pat.is_list(t) or pat.is_large_list(t) or pat.is_fixed_size_list(t)),
+    ):
+        if test(arrow_type):
+            return family
+    return key_family(arrow_type)
+
+
+#: Stored -> declared feature families read without changing a value's meaning (besides
+#: the same family): a whole number as a float, a decimal as a float.
+_WIDENING: Final = frozenset({("integer", "floating"), ("decimal", "floating")})
+
+
+def check_feature_type(stored: pa.DataType, declared: pa.DataType, column: str, where: str) -> None:
+    """Refuse a feature whose stored values the declared type would change or cannot read:
+    a float read as an integer was rounded (1.5 -> 2), a string read as a number failed in the
+    middle of the join."""
+    import pyarrow.types as pat
+
+    if pat.is_null(stored):
+        return  # an all-null column: every value is null in any type
+    have, want = value_family(stored), value_family(declared)
+    if have != want and (have, want) not in _WIDENING:
+        raise SchemaError(
+            f"{where}: feature column {column!r} is stored as {stored}, but the view declares "
+            f"{declared}; declare the type it has (or cast the data)"
+        )
+
+
 def check_timestamp_type(arrow_type: pa.DataType, column: str, where: str) -> None:
     """Raise SchemaError unless ``arrow_type`` is an Arrow timestamp (any unit, any zone).
 
@@ -167,3 +208,8 @@ def check_source_schema(view: ViewQuery, schema: pa.Schema, path: str) -> None:
                 f"{where}: key column {key!r} has type {actual}, but the view declares "
                 f"{key_type}; fix the entity's key type or the data"
             )
+    # (an aggregated view's features are its aggregates: their types are not the inputs')
+    for feature in [] if view.aggregations else view.features:
+        check_feature_type(
+            schema.field(feature.column).type, feature.arrow_type, feature.column, where
+        )
