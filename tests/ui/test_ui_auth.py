@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
-from ui.helpers import ADMIN, MODEL, Client, bearer, check_accessible
+from ui.helpers import ADMIN, MODEL, Client, bearer, check_accessible, start, tokens
 
 COOKIE = "pitstore_ui"
 
@@ -45,6 +46,7 @@ def test_sign_in_sets_a_derived_session_cookie(secured: Client) -> None:
     for flag in ("HttpOnly", "SameSite=Strict", "Path=/ui"):
         assert flag in flags, flags
     assert "Max-Age" not in flags  # a browser-session cookie
+    assert "Secure" not in flags  # plain HTTP here (see the secure_cookies test)
     cookie = cookie_of(headers)
     assert ADMIN not in cookie  # derived from the token, never the token
     page = secured.get("/ui/lineage", headers={"Cookie": cookie})
@@ -141,3 +143,13 @@ def test_a_non_ascii_next_is_percent_encoded(secured: Client) -> None:
 def test_the_sign_in_page_is_never_stored_and_takes_get_or_post(secured: Client) -> None:
     assert secured.get("/ui/login").headers["cache-control"] == "no-store"
     assert secured.request("PUT", "/ui/login").headers["allow"] == "GET, POST"
+
+
+def test_secure_cookies_for_a_server_behind_a_tls_proxy(repo: Path) -> None:
+    # the server speaks plain HTTP: it cannot tell that the browser sees https://
+    client = start(repo, {**tokens(), "secure_cookies": True})
+    try:
+        _, headers = sign_in(client, ADMIN)
+        assert "; Secure" in headers["set-cookie"]
+    finally:
+        client.close()

@@ -196,6 +196,11 @@ class ServerConfig(_Strict):
         "Off by default: reads take ~0.1 ms and fail fast, and the thread hop cost a third of "
         "the throughput on Redis; turn it on for a store that may be slow to answer.",
     )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the web UI's sign-in cookie Secure (sent over HTTPS only). The "
+        "server speaks plain HTTP: turn this on when a TLS proxy serves it as https://.",
+    )
 
 
 class ProjectConfig(_Strict):

@@ -242,7 +242,7 @@ class UiApp:
             text = "That token is not valid here." if exc.status == 401 else exc.message
             html = catalog_pages.login_page(target, text, self.state.project)
             return page(html, exc.status)
-        cookie = set_cookie(value, request.secure)
+        cookie = set_cookie(value, request.secure or self.state.settings.secure_cookies)
         return redirect(target, [(b"set-cookie", cookie)])
 
     # --- errors -------------------------------------------------------------------------------
