@@ -368,3 +368,25 @@ def test_views_of_one_source_must_agree_on_a_shared_column_type(tmp_path: Path) 
             store.apply([driver, wide, narrow], prune=False)
     finally:
         store.close()
+
+
+def test_an_older_clash_in_the_registry_does_not_block_other_applies(tmp_path: Path) -> None:
+    from pitstore import Entity, FeatureView, Field, Float32, Int64
+    from pitstore.registry.plan import make_plan
+
+    source = push_source()
+    store = make_repo(tmp_path, source)
+    try:
+        # a clash applied before the check existed (written past it, as the old code did)
+        narrow = FeatureView("narrow", ["driver"], [Field("conv_rate", Float32)], source=source)
+        current = {(o.kind, o.name): o.spec for o in store.registry.list_objects()}
+        desired = {**current, ("feature_view", "narrow"): narrow.to_spec()}
+        store.registry.apply(make_plan(current, desired, store.registry.revision()), "old")
+        # an apply that touches none of those views goes through
+        customer = Entity("customer", join_keys=["customer_id"], dtype=Int64)
+        assert [c.name for c in store.apply([customer], prune=False).plan.changes] == ["customer"]
+        # one that touches them is told
+        with pytest.raises(DefinitionError, match="'narrow'"):
+            store.apply([narrow], prune=False)
+    finally:
+        store.close()

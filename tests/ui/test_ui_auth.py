@@ -129,9 +129,22 @@ def test_forms_of_another_site_cannot_sign_in_or_out(secured: Client) -> None:
         response = secured.post("/ui/login", data=form, headers=headers)
         assert response.status_code == 403 and "set-cookie" not in response.headers, headers
         assert secured.post("/ui/logout", headers=headers).status_code == 403, headers
-    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}, {}):
+    for headers in (
+        {"Sec-Fetch-Site": "same-origin"},
+        {"Origin": "http://testserver"},
+        {"Origin": "http://TestServer:80"},  # the same origin, spelled otherwise
+        # a proxy that rewrites Host says where the form was posted
+        {
+            "Origin": "http://features.corp",
+            "Host": "127.0.0.1:8000",
+            "X-Forwarded-Host": "features.corp",
+        },
+        {},  # no Origin: a script, not a browser's form
+    ):
         response = secured.post("/ui/login", data=form, headers=headers)
         assert response.status_code == 303 and "set-cookie" in response.headers, headers
+    rewritten = {"Origin": "http://evil.example", "X-Forwarded-Host": "features.corp"}
+    assert secured.post("/ui/login", data=form, headers=rewritten).status_code == 403
 
 
 def test_a_non_ascii_next_is_percent_encoded(secured: Client) -> None:

@@ -6,7 +6,7 @@ unique names, views naming known entities, services naming known views and featu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,25 +116,32 @@ class RepoContents:
                     f"named {view.source.name!r}; use the same source object or rename one"
                 )
 
-    def check_push_columns(self) -> None:
+    def check_push_columns(self, among: Collection[str] | None = None) -> None:
         """The views of one push source agree on the type of every column they share: a
         pushed row holds one value per column, and the source's log stores one column.
 
         Checked when definitions are applied, not when a registry is read: a registry that
-        holds such views (applied before this check) still loads, its views still read."""
-        columns: dict[tuple[str, str], tuple[Any, str]] = {}
+        holds such views (applied before this check) still loads, its views still read.
+        ``among``: report only clashes involving one of these views (those being applied).
+        """
+        types: dict[tuple[str, str], dict[Any, list[str]]] = {}
         for view in self.views.values():
             if view.source.type not in _PUSHABLE:
                 continue
             fields = view.inputs if view.aggregations else view.features
             for name, dtype in [*self.join_keys(view), *((f.name, f.dtype) for f in fields)]:
-                first, first_view = columns.setdefault((view.source.name, name), (dtype, view.name))
-                if first != dtype:
-                    raise DefinitionError(
-                        f"feature views {first_view!r} and {view.name!r} are fed by push source "
-                        f"{view.source.name!r} and declare its column {name!r} as {first} and "
-                        f"as {dtype}; give the column one type in every view"
-                    )
+                types.setdefault((view.source.name, name), {}).setdefault(dtype, []).append(
+                    view.name
+                )
+        for (source, column), by_type in types.items():
+            views = [v for names in by_type.values() for v in names]
+            if len(by_type) > 1 and (among is None or any(v in among for v in views)):
+                (first, one), (second, other) = list(by_type.items())[:2]
+                raise DefinitionError(
+                    f"feature views {one[0]!r} and {other[0]!r} are fed by push source "
+                    f"{source!r} and declare its column {column!r} as {first} and as "
+                    f"{second}; give the column one type in every view"
+                )
 
     def push_views(self, source: str) -> list[FeatureView]:
         """The views fed by the push or stream source ``source`` (NotFoundError if none)."""

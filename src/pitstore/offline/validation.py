@@ -75,6 +75,7 @@ def value_family(arrow_type: pa.DataType) -> str:
         ("decimal", pat.is_decimal),
         ("boolean", pat.is_boolean),
         ("timestamp", pat.is_timestamp),
+        ("date", pat.is_date),
         ("list", lambda t: pat.is_list(t) or pat.is_large_list(t) or pat.is_fixed_size_list(t)),
     ):
         if test(arrow_type):
@@ -83,8 +84,18 @@ def value_family(arrow_type: pa.DataType) -> str:
 
 
 #: Stored -> declared feature families read without changing a value's meaning (besides
-#: the same family): a whole number as a float, a decimal as a float.
-_WIDENING: Final = frozenset({("integer", "floating"), ("decimal", "floating")})
+#: the same family): a number as a float, a date as its midnight (UTC), 0/1 as a boolean
+#: and back, any number or boolean as its text.
+_WIDENING: Final = frozenset(
+    {
+        ("integer", "floating"),
+        ("decimal", "floating"),
+        ("date", "timestamp"),
+        ("integer", "boolean"),
+        ("boolean", "integer"),
+        *((kind, "string") for kind in ("integer", "floating", "decimal", "boolean")),
+    }
+)
 
 
 def check_feature_type(stored: pa.DataType, declared: pa.DataType, column: str, where: str) -> None:
@@ -96,7 +107,8 @@ def check_feature_type(stored: pa.DataType, declared: pa.DataType, column: str, 
     if pat.is_null(stored):
         return  # an all-null column: every value is null in any type
     have, want = value_family(stored), value_family(declared)
-    if have != want and (have, want) not in _WIDENING:
+    whole = have == "decimal" and want == "integer" and stored.scale == 0  # e.g. Spark's uint64
+    if have != want and (have, want) not in _WIDENING and not whole:
         raise SchemaError(
             f"{where}: feature column {column!r} is stored as {stored}, but the view declares "
             f"{declared}; declare the type it has (or cast the data)"

@@ -42,7 +42,7 @@ def build_plan(registry: Registry, objects: Iterable[Definition], prune: bool) -
         # may use an entity registered earlier).
         names = {(d.kind, d.name) for d in desired}
         kept = [from_spec(key[0], spec) for key, spec in current.items() if key not in names]
-        RepoContents.of([*kept, *desired]).check_push_columns()
+        RepoContents.of([*kept, *desired]).check_push_columns({d.name for d in desired})
         specs = {(d.kind, d.name): d.to_spec() for d in desired}
     return make_plan(current, specs, revision, prune=prune)
 

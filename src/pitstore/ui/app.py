@@ -295,14 +295,32 @@ def _same_site(request: UiRequest) -> None:
 
 
 def _cross_site(headers: dict[bytes, bytes]) -> bool:
-    """Whether a browser says the request comes from a page of another site."""
+    """Whether a browser says the request comes from a page of another site.
+
+    ``Sec-Fetch-Site`` when sent (current browsers, over HTTPS or to localhost), else the
+    ``Origin`` of the form against the host it was posted to: ``Host``, or the
+    ``X-Forwarded-Host`` of a proxy that rewrites ``Host`` (a page of another site can set
+    neither). No ``Origin`` (a script, an old browser) is not a browser's cross-site form.
+    """
     fetch_site = headers.get(b"sec-fetch-site")
-    if fetch_site is not None:  # every current browser sends it
+    if fetch_site is not None:
         return fetch_site not in (b"same-origin", b"none")
-    origin, host = headers.get(b"origin"), headers.get(b"host")
-    if origin is None or host is None or origin == b"null":
-        return origin == b"null"  # a sandboxed or privacy-stripped form: not trusted
-    return origin.split(b"://", 1)[-1] != host
+    origin = headers.get(b"origin")
+    if origin is None:
+        return False
+    scheme, _, origin_host = origin.decode("latin-1").partition("://")
+    if not origin_host:
+        return True  # "null": a sandboxed or privacy-stripped form is not trusted
+    posted_to = [headers.get(b"host", b""), *headers.get(b"x-forwarded-host", b"").split(b",")]
+    hosts = {_authority(h.decode("latin-1"), scheme) for h in posted_to if h.strip()}
+    return _authority(origin_host, scheme) not in hosts
+
+
+def _authority(host: str, scheme: str) -> str:
+    """``host[:port]`` lower-cased, without the scheme's default port."""
+    host = host.strip().lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme.lower())
+    return host.removesuffix(default) if default else host
 
 
 def _here(request: UiRequest) -> str:
