@@ -220,15 +220,20 @@ def test_incremental_with_a_ttl_longer_than_the_calendar(tmp_path: Path) -> None
         store.close()
 
 
-def test_changing_a_view_drops_its_online_data(store) -> None:  # type: ignore[no-untyped-def]
-    store.materialize(BEGINNING, T0 + timedelta(hours=1))
-    narrower = FeatureView(
+def narrower_trips() -> FeatureView:
+    """The trips view without its label: a change that makes its online rows stale."""
+    return FeatureView(
         "trips",
         [city_driver],
         [Field("score", Float64)],
         ParquetSource("data/trips.parquet", created_timestamp_field="created"),
         ttl=timedelta(hours=2),
     )
+
+
+def test_changing_a_view_drops_its_online_data(store) -> None:  # type: ignore[no-untyped-def]
+    store.materialize(BEGINNING, T0 + timedelta(hours=1))
+    narrower = narrower_trips()
     store.apply([narrower], prune=False)
     assert store.registry.get_watermark("trips") is None
     response = store.get_online_features(["trips:score"], [{"city": "oslo", "driver_id": 1}])
@@ -240,13 +245,7 @@ def test_a_store_failing_to_clear_a_changed_view_leaves_the_registry_as_it_was(
 ) -> None:  # type: ignore[no-untyped-def]
     store.materialize(BEGINNING, T0 + timedelta(hours=1))
     revision, watermark = store.registry.revision(), store.registry.get_watermark("trips")
-    narrower = FeatureView(
-        "trips",
-        [city_driver],
-        [Field("score", Float64)],
-        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
-        ttl=timedelta(hours=2),
-    )
+    narrower = narrower_trips()
     # the same registry, with an online store that refuses connections
     unreachable = make_store(tmp_path, online={"type": "redis", "url": "redis://127.0.0.1:1/0"})
     try:
