@@ -169,3 +169,46 @@ def test_latest_is_identical(
             order = [(k, "ascending") for k in v.join_keys]
             assert got.schema == want.schema, v.name
             assert got.sort_by(order).to_pylist() == want.sort_by(order).to_pylist(), v.name
+
+
+def test_exact_ties_go_to_the_row_read_last_on_both_engines(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    # rows equal in key, ts and created: files in path order, rows in file order, the last wins
+    rng = random.Random(7)
+    rows = [(k, copy) for k in range(1, 31) for copy in range(rng.randint(2, 4))]
+    rng.shuffle(rows)
+    folder = tmp_path / "ties"
+    folder.mkdir()
+    thirds = [rows[i::3] for i in range(3)]
+    last: dict[int, float] = {}
+    for n, part in enumerate(thirds):
+        table = pa.table(
+            {
+                "k": pa.array([k for k, _ in part], I64),
+                "ts": ts_array([at(60.0)] * len(part), "UTC"),
+                "created": ts_array([at(30.0)] * len(part), "UTC"),
+                "val": pa.array([k * 10.0 + c for k, c in part], pa.float64()),
+            }
+        )
+        pq.write_table(table, folder / f"part-{n}.parquet", row_group_size=5)
+        last.update({k: k * 10.0 + c for k, c in part})  # files in order, rows in order
+    path = str(folder / "*.parquet")
+    keys = sorted(last)
+    entities = pa.table(
+        {"k": pa.array(keys, I64), "event_timestamp": ts_array([at(90.0)] * len(keys), "UTC")}
+    )
+    expected = [last[k] for k in keys]
+    with DuckDBEngine() as duck:  # several threads: the answer must not depend on them
+        for ttl in (None, timedelta(hours=1)):  # Spark: union without a TTL, join with one
+            v = view("v", path, [("k", I64)], [("val", pa.float64())], ttl=ttl)
+            assert duck.historical(entities, [v]).to_arrow()["val"].to_pylist() == expected
+            for strategy in ("join", "union"):
+                engine = SparkEngine(spark=spark_engine.session(), strategy=strategy)
+                got = engine.historical(entities, [v]).to_arrow()["val"].to_pylist()
+                assert got == expected, (strategy, ttl)
+        v = view("v", path, [("k", I64)], [("val", pa.float64())])
+        window = (BASE, BASE + timedelta(hours=1))
+        for engine_ in (duck, spark_engine):
+            latest = engine_.latest(v, *window).read_all().sort_by("k")
+            assert latest["val"].to_pylist() == expected, type(engine_).__name__

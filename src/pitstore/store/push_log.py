@@ -2,8 +2,13 @@
 
 Layout (``<root>`` is ``<folder of the batch source>/_pushed/<source name>``)::
 
-    <root>/date=YYYY-MM-DD/part-<uuid>.parquet     rows pushed offline, by event date (UTC)
+    <root>/date=YYYY-MM-DD/part-<time>-<uuid>.parquet   rows pushed offline, by event date (UTC)
     <root>/_dead_letter/date=YYYY-MM-DD/part-<uuid>.jsonl   rejected stream messages
+
+**Order.** ``<time>`` is the write time in nanoseconds, zero-padded: a folder's files sort in
+the order they were written, so readers that take files in path order (the engines do) read
+rows in push order, and of rows equal in event and created time the last pushed wins offline
+as it does online.
 
 **Atomic appends.** Each file is written under a hidden temporary name in its final folder,
 flushed and fsynced, then renamed (``os.replace``, atomic on POSIX) and the folder fsynced: a
@@ -22,6 +27,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -129,7 +135,7 @@ def append(root: Path, table: pa.Table, dates: list[str], target: pa.Schema | No
     for date, rows in sorted(by_date.items()):
         whole = len(by_date) == 1  # the usual case: no copy
         part = table if whole else table.take(pa.array(rows, pa.int64()))
-        final = partition(root, date) / f"part-{uuid.uuid4().hex}.parquet"
+        final = partition(root, date) / f"part-{time.time_ns():020d}-{uuid.uuid4().hex}.parquet"
         write_atomically(final, lambda f, part=part: pq.write_table(part, f))  # type: ignore[misc]
     count: int = table.num_rows
     return count

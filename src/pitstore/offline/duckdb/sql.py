@@ -5,11 +5,15 @@ Plan of a point-in-time retrieval (DESIGN.md section 3), per view:
 1. scan the Parquet source directly, projecting the keys, the timestamps and the features, with
    a filter on the raw timestamp column that DuckDB pushes into the Parquet reader (row groups
    outside ``[min(entity ts) - ttl, max(entity ts)]`` are skipped);
-2. ``ASOF LEFT JOIN`` the entity rows to it on the keys and on one *order key* that encodes
-   ``(ts, created)`` as a single HUGEINT, ``epoch_us(ts) * 2^64 + rank(created)`` with a null
-   created ranked lowest. The greatest order key ``<=`` the entity's ``epoch_us(ts) * 2^64 +
-   (2^64 - 1)`` is exactly the candidate with the greatest ts, then the greatest created, so the
-   tie-break costs no extra pass (no dedup step, no window);
+2. ``ASOF LEFT JOIN`` the entity rows to it on the keys and on one *order key*, a struct
+   ``(o, f, r)``: ``o`` encodes ``(ts, created)`` as a single HUGEINT, ``epoch_us(ts) * 2^64 +
+   rank(created)`` with a null created ranked lowest; ``f, r`` are the row's place in the
+   source (DuckDB's ``file_index`` and ``file_row_number``). The greatest order key ``<=`` the
+   entity's ``(epoch_us(ts) * 2^64 + (2^64 - 1), max, max)`` is exactly the candidate with the
+   greatest ts, then the greatest created, then, for rows equal in both, the one read last
+   (files in order, rows in file order): the tie-break costs no extra pass (no dedup step, no
+   window), and ``latest_sql`` and ``events_sql`` order by the same key, so materialized and
+   pushed values agree with training data even on exact ties;
 3. apply the TTL after the match: if the chosen row is older than ``ts - ttl``, every other
    candidate is older still, so the features are null.
 
@@ -40,6 +44,7 @@ ORD = "__pitstore_o"
 """Order key: ``(ts, created)`` packed into one HUGEINT."""
 
 _SCALE = 2**64
+_INT64_MAX = 2**63 - 1
 _CREATED_OFFSET = 2**63  # moves a signed int64 of microseconds into [0, 2^64)
 _WIDEN_US = 1_000_000  # pruning bounds are widened by 1 s, so unit truncation can't drop a row
 #: Microseconds since the epoch that a timestamp column can hold (Python's datetime range),
@@ -122,16 +127,23 @@ def epoch_us_expr(column: str, column_type: str) -> str:
 
 
 def source_order_key(ts_us: str, created_us: str | None) -> str:
-    """The HUGEINT order key of a source row: ts first, then created (null lowest)."""
+    """The order key of a source row: ts first, then created (null lowest), then its place in
+    the source (the row read last is the greatest; see the module's docstring)."""
     ts = f"{ts_us}::HUGEINT * {_SCALE}"
-    if created_us is None:
-        return f"({ts})"
-    return f"({ts} + coalesce({created_us}::HUGEINT + {_CREATED_OFFSET}, 0))"
+    packed = (
+        f"({ts})"
+        if created_us is None
+        else f"({ts} + coalesce({created_us}::HUGEINT + {_CREATED_OFFSET}, 0))"
+    )
+    return f"{{'o': {packed}, 'f': file_index::BIGINT, 'r': file_row_number::BIGINT}}"
 
 
 def entity_order_key(ts_us_expr: str) -> str:
     """The order key of an entity row: above every source row with the same ts."""
-    return f"({ts_us_expr}::HUGEINT * {_SCALE} + {_SCALE - 1})"
+    packed = f"({ts_us_expr}::HUGEINT * {_SCALE} + {_SCALE - 1})"
+    key = f"{{'o': {packed}, 'f': {_INT64_MAX}::BIGINT, 'r': {_INT64_MAX}::BIGINT}}"
+    # A struct of nulls is not null: a row without a ts must match nothing
+    return f"(CASE WHEN {ts_us_expr} IS NOT NULL THEN {key} END)"
 
 
 def feature_expr(column: str, arrow_type: pa.DataType) -> str:
@@ -170,7 +182,7 @@ def _join_cte(index: int, view: ViewQuery) -> str:
         value = f"s.f{index}_{j}"
         if view.ttl is not None:
             floor = f"((e.{TS} - {ttl_us(view.ttl)})::HUGEINT * {_SCALE})"
-            value = f"CASE WHEN s.{ORD} >= {floor} THEN {value} END"
+            value = f"CASE WHEN s.{ORD}.o >= {floor} THEN {value} END"
         cols.append(f"{value} AS f{index}_{j}")
     return (
         f"j{index} AS (SELECT {', '.join(cols)} FROM e "

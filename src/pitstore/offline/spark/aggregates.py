@@ -45,6 +45,7 @@ from pitstore.offline.spark.plan import (
     keyed,
     source_key,
 )
+from pitstore.offline.spark.sources import POS
 from pitstore.offline.spark.types import spark_type
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ def _events(
         ),
         source.epoch_us(ts).alias(_ETS),
         source.created_us(view).alias(_EC),
+        col(POS),
         *(source.raw(c).alias(_slot(plan.index, n)) for n, c in enumerate(_inputs(view))),
     )
     for n in range(len(view.join_keys)):
@@ -151,7 +153,7 @@ def _aggregate(function: str, value: Column, inside: Column | None) -> Column:
         return F.max(picked)
     if function == "last":
         keep = value.isNotNull() if inside is None else inside & value.isNotNull()
-        return F.max_by(value, F.when(keep, F.struct(col(_ETS), col(_EC))))
+        return F.max_by(value, F.when(keep, F.struct(col(_ETS), col(_EC), col(POS))))
     raise ValueError(f"unknown aggregation function {function!r}; use one of {FUNCTIONS}")
 
 
@@ -177,12 +179,15 @@ def event_lists(source: ParquetFrame, view: ViewQuery, lo_us: int, hi_us: int) -
         *(col(k) for k in view.join_keys),
         source.epoch_us(ts).alias(_ETS),
         source.created_us(view).alias(_EC),
+        col(POS),
         *values,
     )
     rows = rows.where((col(_ETS) > F.lit(lo_us)) & (col(_ETS) <= F.lit(hi_us)))
     for key in view.join_keys:
         rows = rows.where(col(key).isNotNull())
-    event = F.struct(col(_ETS), col(_EC), *(col(s) for s in slots))
+    # (ts, created, place in the source): of events equal in both times, the one read last
+    # comes last, as in DuckDB's lists
+    event = F.struct(col(_ETS), col(_EC), col(POS), *(col(s) for s in slots))
     grouped = rows.groupBy(*(col(k) for k in view.join_keys)).agg(
         F.sort_array(F.collect_list(event)).alias(_EVENTS)
     )

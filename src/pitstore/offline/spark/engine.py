@@ -111,7 +111,9 @@ class SparkEngine:
 
     def _source(self, view: ViewQuery) -> ParquetFrame:
         spec = view.source
-        source = read_parquet(self.session(), spec.path, f"view {view.name!r}", spec.extra_paths)
+        source = read_parquet(
+            self.session(), spec.path, f"view {view.name!r}", spec.extra_paths, positions=True
+        )
         check_source(view, source)
         return source
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pitstore.errors import NotFoundError, SchemaError
 from pitstore.offline.duckdb.entities import is_sql
 from pitstore.offline.spark.columns import RN, TS, col, epoch_us, micros_to_timestamp
+from pitstore.offline.spark.sources import numbered as numbered_files
 from pitstore.offline.spark.sources import read_parquet, translate_errors
 from pitstore.offline.spark.types import arrow_schema
 
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
-_FILE_BITS = 40
-"""Rows per file up to 2^40 (about 10^12); files up to 2^23 before the row number overflows."""
-_FILE_PATH = "__pitstore_file"
-_ROW_INDEX = "__pitstore_row_index"
-_ORDINAL = "__pitstore_ordinal"
 
 
 def is_table_name(text: str) -> bool:
@@ -145,7 +141,7 @@ def numbered(spark: SparkSession, entities: SparkEntities) -> DataFrame:
         frame = entities.frame.withColumn(RN, F.monotonically_increasing_id())
         with translate_errors(entities.owner):
             return frame.localCheckpoint(eager=True)
-    frame = _numbered_files(spark, entities.frame)
+    frame, _ = numbered_files(spark, entities.frame, RN)
     # Nanosecond timestamps arrive as int64: give them back as (microsecond) timestamps.
     return frame.withColumns(
         {
@@ -156,29 +152,6 @@ def numbered(spark: SparkSession, entities: SparkEntities) -> DataFrame:
             for name in entities.nanos
         }
     )
-
-
-def _numbered_files(spark: SparkSession, frame: DataFrame) -> DataFrame:
-    """Row number ``file ordinal * 2^40 + row index in the file`` for a Parquet read."""
-    from pyspark.sql import functions as F
-
-    files = sorted(_normal(p) for p in frame.inputFiles())
-    ordinals = spark.createDataFrame(
-        [(path, i) for i, path in enumerate(files)], f"{_FILE_PATH} string, {_ORDINAL} bigint"
-    )
-    tagged = frame.select(
-        "*",
-        F.regexp_replace(F.col("_metadata.file_path"), "^file:/+", "file:/").alias(_FILE_PATH),
-        F.col("_metadata.row_index").alias(_ROW_INDEX),
-    )
-    rn = col(_ORDINAL) * F.lit(2**_FILE_BITS) + col(_ROW_INDEX)
-    joined = tagged.join(F.broadcast(ordinals), on=_FILE_PATH, how="left")
-    return joined.withColumn(RN, rn).drop(_FILE_PATH, _ROW_INDEX, _ORDINAL)
-
-
-def _normal(uri: str) -> str:
-    """A file URI as ``_metadata.file_path`` spells it (``file:/x``, not ``file:///x``)."""
-    return re.sub(r"^file:/+", "file:/", uri)
 
 
 def slim(frame: DataFrame, keys: list[str], ts_column: str) -> DataFrame:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pitstore.offline.duckdb.sql import ttl_us
 from pitstore.offline.spark.columns import RN, TS, col, micros_to_timestamp
+from pitstore.offline.spark.sources import POS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -146,6 +147,7 @@ def _source_side(
         ),
         source.epoch_us(spec.timestamp_field).alias(_STS),
         created.alias(_SC),
+        col(POS),
         *(
             source.value(f.column, f.arrow_type).alias(feature_name(plan.index, j))
             for j, f in enumerate(view.features)
@@ -192,7 +194,7 @@ def _join_strategy(left: DataFrame, right: DataFrame, plan: ViewPlan) -> DataFra
         condition &= col(_STS) >= col(TS) - F.lit(ttl_us(plan.view.ttl))
     # Partitioned like the join (the keys), plus the row: no shuffle between the two.
     window = Window.partitionBy(*(col(k) for k in keys), col(RN)).orderBy(
-        col(_STS).desc(), col(_SC).desc_nulls_last()
+        col(_STS).desc(), col(_SC).desc_nulls_last(), col(POS).desc()
     )
     joined = left.join(right, on=condition, how="inner")
     ranked = joined.withColumn(_RANK, F.row_number().over(window))
@@ -211,6 +213,7 @@ def _union_strategy(left: DataFrame, right: DataFrame, plan: ViewPlan) -> DataFr
         col(TS).alias(_STS),
         F.lit(1).alias(_KIND),
         F.lit(None).cast("bigint").alias(_SC),
+        F.lit(None).cast("bigint").alias(POS),
         col(RN),
         F.lit(None).cast(payload_type(right, features)).alias(_BEST),
     )
@@ -219,12 +222,13 @@ def _union_strategy(left: DataFrame, right: DataFrame, plan: ViewPlan) -> DataFr
         col(_STS),
         F.lit(0).alias(_KIND),
         col(_SC),
+        col(POS),
         F.lit(None).cast("bigint").alias(RN),
         payload.alias(_BEST),
     )
     window = (
         Window.partitionBy(*(col(k) for k in keys))
-        .orderBy(col(_STS).asc(), col(_KIND).asc(), col(_SC).asc_nulls_first())
+        .orderBy(col(_STS).asc(), col(_KIND).asc(), col(_SC).asc_nulls_first(), col(POS).asc())
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
     latest = F.last(col(_BEST), ignorenulls=True).over(window)
@@ -264,6 +268,7 @@ def latest_rows(source: ParquetFrame, view: ViewQuery, lo_us: int, hi_us: int) -
         *(col(k) for k in view.join_keys),
         source.epoch_us(spec.timestamp_field).alias(_STS),
         created.alias(_SC),
+        col(POS),
         *(
             source.value(f.column, f.arrow_type).alias(n)
             for f, n in zip(view.features, features, strict=True)
@@ -274,7 +279,7 @@ def latest_rows(source: ParquetFrame, view: ViewQuery, lo_us: int, hi_us: int) -
         rows = rows.where(col(key).isNotNull())
     row = F.struct(col(_STS).alias(_STS), col(_SC).alias(_SC), *(col(f) for f in features))
     best = rows.groupBy(*(col(k) for k in view.join_keys)).agg(
-        F.max_by(row, F.struct(col(_STS), col(_SC))).alias(_BEST)
+        F.max_by(row, F.struct(col(_STS), col(_SC), col(POS))).alias(_BEST)
     )
     return best.select(
         *(col(k) for k in view.join_keys),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,17 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from pitstore.offline.base import ViewQuery
+
+
+POS = "__pitstore_pos"
+"""A source row's place in its source: ``file ordinal * 2^40 + row index in the file``, files
+in path order (a push source: its batch files, then its log's), as DuckDB's ``(file_index,
+file_row_number)``. Of rows equal in ts and created, the greatest wins (DuckDB sql.py)."""
+FILE_BITS = 40
+"""Rows per file up to 2^40 (about 10^12); files up to 2^23 before a position overflows."""
+_FILE_PATH = "__pitstore_file"
+_ROW_INDEX = "__pitstore_row_index"
+_ORDINAL = "__pitstore_ordinal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,11 @@ class ParquetFrame:
 
 
 def read_parquet(
-    spark: SparkSession, path: str, owner: str, extra: Sequence[str] = ()
+    spark: SparkSession,
+    path: str,
+    owner: str,
+    extra: Sequence[str] = (),
+    positions: bool = False,
 ) -> ParquetFrame:
     """Read the schema of the Parquet file, folder or glob at ``path`` (footers, no rows).
 
@@ -81,6 +97,8 @@ def read_parquet(
     ``hive_partitioning = false``): the log's ``date=...`` folders add no column. The files of
     one extra glob may have different columns (the log of a source whose views changed): their
     schemas are merged (``mergeSchema``, which reads every footer of that glob).
+
+    ``positions``: the frame gets the column :data:`POS` (not in the Arrow schema).
     """
     if "://" not in path and not glob.has_magic(path) and not os.path.exists(path):
         raise missing_path_error(path, owner)
@@ -88,18 +106,50 @@ def read_parquet(
         with translate_errors(owner, path):
             frame = spark.read.parquet(path)
         overrides = _nanosecond_columns(path, frame)
-        return ParquetFrame(
-            path, frame, arrow_schema(frame.schema, overrides), frozenset(overrides)
-        )
+        arrow = arrow_schema(frame.schema, overrides)
+        if positions:
+            frame, _ = numbered(spark, frame, POS)
+        return ParquetFrame(path, frame, arrow, frozenset(overrides))
     parts: list[tuple[DataFrame, dict[str, pa.DataType]]] = []
+    files = 0
     for n, one in enumerate((path, *extra)):
         options = {"recursiveFileLookup": "true"}
         if n > 0:
             options["mergeSchema"] = "true"
         with translate_errors(owner, one):
             frame = spark.read.options(**options).parquet(one)
-        parts.append((frame, _nanosecond_columns(one, frame)))
+        nanos = _nanosecond_columns(one, frame)
+        if positions:
+            frame, count = numbered(spark, frame, POS, first=files)
+            files += count
+        parts.append((frame, nanos))
     return _united(path, owner, parts)
+
+
+def numbered(
+    spark: SparkSession, frame: DataFrame, name: str, first: int = 0
+) -> tuple[DataFrame, int]:
+    """``frame`` (a Parquet read) with column ``name`` = ``(first + file ordinal) * 2^40 +
+    row index in the file``, files in path order; and how many files it read."""
+    from pyspark.sql import functions as F
+
+    files = sorted(_normal(p) for p in frame.inputFiles())
+    ordinals = spark.createDataFrame(
+        [(p, first + i) for i, p in enumerate(files)], f"{_FILE_PATH} string, {_ORDINAL} bigint"
+    )
+    tagged = frame.select(
+        "*",
+        F.regexp_replace(F.col("_metadata.file_path"), "^file:/+", "file:/").alias(_FILE_PATH),
+        F.col("_metadata.row_index").alias(_ROW_INDEX),
+    )
+    place = col(_ORDINAL) * F.lit(2**FILE_BITS) + col(_ROW_INDEX)
+    joined = tagged.join(F.broadcast(ordinals), on=_FILE_PATH, how="left")
+    return joined.withColumn(name, place).drop(_FILE_PATH, _ROW_INDEX, _ORDINAL), len(files)
+
+
+def _normal(uri: str) -> str:
+    """A file URI as ``_metadata.file_path`` spells it (``file:/x``, not ``file:///x``)."""
+    return re.sub(r"^file:/+", "file:/", uri)
 
 
 def _united(
@@ -136,7 +186,10 @@ def _united(
     assert united is not None
     with translate_errors(owner, path):
         schema = united.schema  # analysis: a type that cannot be united fails here
-    return ParquetFrame(path, united, arrow_schema(schema, overrides), frozenset(overrides))
+    arrow = arrow_schema(schema, overrides)
+    if POS in arrow.names:  # a column of ours, not the source's
+        arrow = arrow.remove(arrow.get_field_index(POS))
+    return ParquetFrame(path, united, arrow, frozenset(overrides))
 
 
 def _nanosecond_columns(path: str, frame: DataFrame) -> dict[str, pa.DataType]:
