@@ -104,3 +104,53 @@ def test_the_row_pushed_last_wins_offline_and_online(tmp_path: Path) -> None:
         assert offline["conv_rate"].to_pylist() == [0.3, 0.8]
     finally:
         store.close()
+
+
+def test_log_files_of_older_versions_come_before_new_ones(tmp_path: Path) -> None:
+    # files were named part-<uuid>: 15 in 16 of them sorted after part-<time>, so an old
+    # push beat every later one on a tie offline (and materialize rolled online back)
+    store = make_repo(tmp_path, push_source())
+    try:
+        store.push("driver_push", [event(1, 5, conv=0.1)], to="online_and_offline")
+        (old,) = tmp_path.glob("data/_pushed/driver_push/date=*/part-*.parquet")
+        old.rename(old.with_name("part-" + "f" * 32 + ".parquet"))  # an older version's name
+        store.push("driver_push", [event(1, 5, conv=0.9)], to="online_and_offline")
+        frame = pa.table(
+            {
+                "driver_id": pa.array([1], pa.int64()),
+                "event_timestamp": pa.array([T0 + timedelta(minutes=30)]),
+            }
+        )
+        offline = store.get_historical_features(frame, ["driver_stats:conv_rate"]).to_arrow()
+        assert offline["conv_rate"].to_pylist() == [0.9] == online(store, [1])["conv_rate"]
+    finally:
+        store.close()
+
+
+def test_concurrent_pushes_of_a_tie_agree_offline_and_online(tmp_path: Path) -> None:
+    import threading
+
+    store = make_repo(tmp_path, push_source())
+    try:
+        pushes = [
+            threading.Thread(
+                target=store.push,
+                args=("driver_push", [event(1, 5, conv=c / 10)]),
+                kwargs={"to": "online_and_offline"},
+            )
+            for c in range(1, 9)
+        ]
+        for push in pushes:
+            push.start()
+        for push in pushes:
+            push.join()
+        frame = pa.table(
+            {
+                "driver_id": pa.array([1], pa.int64()),
+                "event_timestamp": pa.array([T0 + timedelta(minutes=30)]),
+            }
+        )
+        offline = store.get_historical_features(frame, ["driver_stats:conv_rate"]).to_arrow()
+        assert offline["conv_rate"].to_pylist() == online(store, [1])["conv_rate"]
+    finally:
+        store.close()

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from offline.helpers import BASE, UTC_US, at, ts_array, view, write_parquet
+from pitstore.errors import SchemaError
 from pitstore.offline.base import ViewQuery
 from pitstore.offline.duckdb import DuckDBEngine
 from pitstore.offline.spark import SparkEngine
@@ -212,3 +213,42 @@ def test_exact_ties_go_to_the_row_read_last_on_both_engines(
         for engine_ in (duck, spark_engine):
             latest = engine_.latest(v, *window).read_all().sort_by("k")
             assert latest["val"].to_pylist() == expected, type(engine_).__name__
+
+
+def _tied_file(path: Path, value: float, extra: dict[str, pa.Array] | None = None) -> None:
+    columns = {
+        "k": pa.array([1], I64),
+        "ts": ts_array([at(60.0)], "UTC"),
+        "created": ts_array([at(30.0)], "UTC"),
+        "val": pa.array([value], pa.float64()),
+        **(extra or {}),
+    }
+    pq.write_table(pa.table(columns), path)
+
+
+def test_file_names_sort_as_text_on_both_engines(tmp_path: Path, spark_engine: SparkEngine) -> None:
+    # Spark lists "a b.parquet" as "a%20b.parquet": sorted as URIs, it came after "a!.parquet"
+    _tied_file(tmp_path / "a b.parquet", 1.0)
+    _tied_file(tmp_path / "a!.parquet", 2.0)  # "!" sorts after " ": read last, wins
+    v = view("v", str(tmp_path / "*.parquet"), [("k", I64)], [("val", pa.float64())])
+    entities = pa.table({"k": pa.array([1], I64), "event_timestamp": ts_array([at(90.0)], "UTC")})
+    with DuckDBEngine() as duck:
+        assert duck.historical(entities, [v]).to_arrow()["val"].to_pylist() == [2.0]
+    assert spark_engine.historical(entities, [v]).to_arrow()["val"].to_pylist() == [2.0]
+
+
+def test_source_columns_named_like_engine_columns(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    entities = pa.table({"k": pa.array([1], I64), "event_timestamp": ts_array([at(90.0)], "UTC")})
+    # a real _metadata column must not hide Spark's hidden one (an AnalysisException)
+    _tied_file(tmp_path / "meta.parquet", 3.0, {"_metadata": pa.array(["x"])})
+    v = view("v", str(tmp_path / "meta.parquet"), [("k", I64)], [("val", pa.float64())])
+    assert spark_engine.historical(entities, [v]).to_arrow()["val"].to_pylist() == [3.0]
+    # file_index / file_row_number would hide DuckDB's place of a row: refused by both
+    _tied_file(tmp_path / "place.parquet", 4.0, {"file_index": pa.array([5], I64)})
+    v = view("v", str(tmp_path / "place.parquet"), [("k", I64)], [("val", pa.float64())])
+    with DuckDBEngine() as duck:
+        for engine in (duck, spark_engine):
+            with pytest.raises(SchemaError, match=r"'file_index'.*rename the column"):
+                engine.historical(entities, [v]).to_arrow()

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 #: Column names the engines use internally (any case): refused in entity frames.
 RESERVED_PREFIX: Final = "__pitstore_"
+#: DuckDB's virtual columns of a row's place in its source; a real column hides them.
+ENGINE_COLUMNS: Final = frozenset({"file_index", "file_row_number"})
 
 
 def key_family(arrow_type: pa.DataType) -> str:
@@ -211,6 +213,11 @@ def check_source_schema(view: ViewQuery, schema: pa.Schema, path: str) -> None:
                 f"view {view.name!r}: column {column!r} not in source {path} "
                 f"(columns: {', '.join(schema.names)}); fix the view definition or the data"
             )
+    if clash := sorted(ENGINE_COLUMNS & set(schema.names)):
+        raise SchemaError(
+            f"{where}: the source has a column {clash[0]!r}, a name the engine uses for a "
+            "row's place in the source (which row wins a tie); rename the column in the data"
+        )
     for column in filter(None, [source.timestamp_field, source.created_timestamp_field]):
         check_timestamp_type(schema.field(column).type, column, where)
     for key, key_type in zip(view.join_keys, view.key_types, strict=True):

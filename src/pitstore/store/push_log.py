@@ -2,13 +2,15 @@
 
 Layout (``<root>`` is ``<folder of the batch source>/_pushed/<source name>``)::
 
-    <root>/date=YYYY-MM-DD/part-<time>-<uuid>.parquet   rows pushed offline, by event date (UTC)
+    <root>/date=YYYY-MM-DD/part-t<time>-<uuid>.parquet  rows pushed offline, by event date (UTC)
     <root>/_dead_letter/date=YYYY-MM-DD/part-<uuid>.jsonl   rejected stream messages
 
-**Order.** ``<time>`` is the write time in nanoseconds, zero-padded: a folder's files sort in
+**Order.** ``<time>`` is the write time in nanoseconds, zero-padded, never smaller than the
+last one this process wrote (a clock stepping back cannot reorder): a folder's files sort in
 the order they were written, so readers that take files in path order (the engines do) read
 rows in push order, and of rows equal in event and created time the last pushed wins offline
-as it does online.
+as it does online. The ``t`` sorts after every hexadecimal digit: files of older versions,
+``part-<uuid>.parquet``, come first.
 
 **Atomic appends.** Each file is written under a hidden temporary name in its final folder,
 flushed and fsynced, then renamed (``os.replace``, atomic on POSIX) and the folder fsynced: a
@@ -135,7 +137,7 @@ def append(root: Path, table: pa.Table, dates: list[str], target: pa.Schema | No
     for date, rows in sorted(by_date.items()):
         whole = len(by_date) == 1  # the usual case: no copy
         part = table if whole else table.take(pa.array(rows, pa.int64()))
-        final = partition(root, date) / f"part-{time.time_ns():020d}-{uuid.uuid4().hex}.parquet"
+        final = partition(root, date) / f"part-t{_stamp():020d}-{uuid.uuid4().hex}.parquet"
         write_atomically(final, lambda f, part=part: pq.write_table(part, f))  # type: ignore[misc]
     count: int = table.num_rows
     return count
@@ -161,6 +163,18 @@ def conform(table: pa.Table, target: pa.Schema) -> pa.Table:
                 ) from None
         columns.append(column)
     return table.__class__.from_arrays(columns, names=ordered)
+
+
+_last_stamp = 0
+_stamp_lock = threading.Lock()
+
+
+def _stamp() -> int:
+    """The wall clock in nanoseconds, always past the previous stamp of this process."""
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(time.time_ns(), _last_stamp + 1)
+        return _last_stamp
 
 
 def _conform_hint(wanted: pa.DataType) -> str:

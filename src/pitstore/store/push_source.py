@@ -17,7 +17,9 @@ message already in the log is not logged again, and its events are not counted t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -94,12 +96,24 @@ def push(
         )
     if not row_list:
         return report
-    if target != "online":
-        report.logged = log_rows(store, source, checked, origin)
-    if target != "offline":
-        for rows_of_view in online:
-            report.online[rows_of_view.view.name] = write_online(store, rows_of_view, origin)
+    # Log and online in one step per source (in this process): two pushes of rows equal in
+    # event and created time reach both in the same order, so the same one wins on each.
+    with _source_lock(source.name) if target == "online_and_offline" else nullcontext():
+        if target != "online":
+            report.logged = log_rows(store, source, checked, origin)
+        if target != "offline":
+            for rows_of_view in online:
+                report.online[rows_of_view.view.name] = write_online(store, rows_of_view, origin)
     return report
+
+
+_source_locks: dict[str, threading.Lock] = {}
+_source_locks_guard = threading.Lock()
+
+
+def _source_lock(name: str) -> threading.Lock:
+    with _source_locks_guard:
+        return _source_locks.setdefault(name, threading.Lock())
 
 
 def check_target(to: str) -> PushTarget:

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from pitstore.errors import PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.offline.duckdb.sources import missing_path_error
@@ -133,14 +134,16 @@ def numbered(
     row index in the file``, files in path order; and how many files it read."""
     from pyspark.sql import functions as F
 
-    files = sorted(_normal(p) for p in frame.inputFiles())
+    # Path order as DuckDB sorts paths: of the decoded text (Spark's URIs spell a space %20)
+    files = sorted((_normal(p) for p in frame.inputFiles()), key=unquote)
     ordinals = spark.createDataFrame(
         [(p, first + i) for i, p in enumerate(files)], f"{_FILE_PATH} string, {_ORDINAL} bigint"
     )
+    metadata = frame.metadataColumn("_metadata")  # the hidden one, even beside a real column
     tagged = frame.select(
         "*",
-        F.regexp_replace(F.col("_metadata.file_path"), "^file:/+", "file:/").alias(_FILE_PATH),
-        F.col("_metadata.row_index").alias(_ROW_INDEX),
+        F.regexp_replace(metadata["file_path"], "^file:/+", "file:/").alias(_FILE_PATH),
+        metadata["row_index"].alias(_ROW_INDEX),
     )
     place = col(_ORDINAL) * F.lit(2**FILE_BITS) + col(_ROW_INDEX)
     joined = tagged.join(F.broadcast(ordinals), on=_FILE_PATH, how="left")
