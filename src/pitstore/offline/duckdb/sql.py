@@ -41,7 +41,7 @@ RN = "__pitstore_rn"
 TS = "__pitstore_ts"
 """Entity timestamp as microseconds since the epoch (UTC)."""
 ORD = "__pitstore_o"
-"""Order key: ``(ts, created)`` packed into one HUGEINT."""
+"""Order key: ``{o: (ts, created) packed into one HUGEINT, f: file_index, r: file_row_number}``."""
 
 _SCALE = 2**64
 _INT64_MAX = 2**63 - 1
