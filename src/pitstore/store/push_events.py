@@ -23,12 +23,12 @@ does not count an event twice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN, ViewRead
 from pitstore.store.aggregates import EVENT_CREATED, EVENT_TS
+from pitstore.store.locks import NamedLocks
 from pitstore.types import Timestamp
 
 if TYPE_CHECKING:
@@ -42,13 +42,7 @@ Event = tuple[Any, ...]
 
 _NULL_CREATED: Final = -(2**63)
 _MAX_ATTEMPTS: Final = 5
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(view: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(view, threading.Lock())
+_lock = NamedLocks()  # one per view
 
 
 def merge_events(

@@ -17,7 +17,6 @@ message already in the log is not logged again, and its events are not counted t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from pitstore.definitions import FeatureView, PushSource
 from pitstore.errors import DefinitionError, SchemaError
 from pitstore.store import push_log
+from pitstore.store.locks import NamedLocks
 from pitstore.store.push import CheckedRows, as_rows, check_rows, view_fields
 from pitstore.timeutil import from_micros
 
@@ -107,13 +107,7 @@ def push(
     return report
 
 
-_source_locks: dict[str, threading.Lock] = {}
-_source_locks_guard = threading.Lock()
-
-
-def _source_lock(name: str) -> threading.Lock:
-    with _source_locks_guard:
-        return _source_locks.setdefault(name, threading.Lock())
+_source_lock = NamedLocks()  # one per source
 
 
 def check_target(to: str) -> PushTarget:
