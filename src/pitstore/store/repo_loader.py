@@ -36,12 +36,13 @@ def load_repo(repo: Path) -> RepoContents:
     added_path = str(repo) not in sys.path
     if added_path:
         sys.path.insert(0, str(repo))
-    _forget_repo_modules(repo)
+    names = _module_names(repo) - {"__main__"}
+    _forget_repo_modules(repo, names)
     try:
         for path in repo_files(repo):
             objects.extend(_definitions_in(path, repo))
     finally:
-        _remember_repo_modules(repo)
+        _remember_repo_modules(repo, names)
         if added_path:
             sys.path.remove(str(repo))
     if not objects:
@@ -56,8 +57,9 @@ def load_repo(repo: Path) -> RepoContents:
 _LOADED: dict[str, Path] = {}
 
 
-def _forget_repo_modules(repo: Path) -> None:
-    """Drop from ``sys.modules`` the repo modules a load of ``repo`` must import afresh.
+def _forget_repo_modules(repo: Path, names: set[str]) -> None:
+    """Drop from ``sys.modules`` the repo modules a load of ``repo`` must import afresh
+    (``names``: those the repo's files can be imported as, ``__main__`` aside).
 
     A repo's files may import each other (``from entities import driver``). Python caches such
     a module by name, so a second load in one process (an edited repo applied again, another
@@ -66,16 +68,16 @@ def _forget_repo_modules(repo: Path) -> None:
     by an earlier load of a repo. Anything else (``__main__``, the host program's own modules,
     installed or editable packages) is left alone, whatever the repo's file names.
     """
-    for name in _module_names(repo) - {"__main__"}:
+    for name in names:
         module = sys.modules.get(name)
         file = getattr(module, "__file__", None)
         if file is not None and (name in _LOADED or _inside(Path(file), repo)):
             del sys.modules[name]
 
 
-def _remember_repo_modules(repo: Path) -> None:
+def _remember_repo_modules(repo: Path, names: set[str]) -> None:
     """Note the modules this load imported from ``repo``'s folder (see above)."""
-    for name in _module_names(repo) - {"__main__"}:
+    for name in names:
         file = getattr(sys.modules.get(name), "__file__", None)
         if file is not None and _inside(Path(file), repo):
             _LOADED[name] = repo
