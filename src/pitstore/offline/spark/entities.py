@@ -30,8 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pitstore.errors import NotFoundError, SchemaError
 from pitstore.offline.duckdb.entities import is_sql
 from pitstore.offline.spark.columns import RN, TS, col, epoch_us, micros_to_timestamp
-from pitstore.offline.spark.sources import numbered as numbered_files
-from pitstore.offline.spark.sources import read_parquet, translate_errors
+from pitstore.offline.spark.sources import read_parquet, translate_errors, with_file_positions
 from pitstore.offline.spark.types import arrow_schema
 
 if TYPE_CHECKING:
@@ -141,7 +140,7 @@ def numbered(spark: SparkSession, entities: SparkEntities) -> DataFrame:
         frame = entities.frame.withColumn(RN, F.monotonically_increasing_id())
         with translate_errors(entities.owner):
             return frame.localCheckpoint(eager=True)
-    frame, _ = numbered_files(spark, entities.frame, RN)
+    frame, _ = with_file_positions(spark, entities.frame, RN)
     # Nanosecond timestamps arrive as int64: give them back as (microsecond) timestamps.
     return frame.withColumns(
         {

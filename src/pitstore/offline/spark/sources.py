@@ -109,7 +109,7 @@ def read_parquet(
         overrides = _nanosecond_columns(path, frame)
         arrow = arrow_schema(frame.schema, overrides)
         if positions:
-            frame, _ = numbered(spark, frame, POS)
+            frame, _ = with_file_positions(spark, frame, POS)
         return ParquetFrame(path, frame, arrow, frozenset(overrides))
     parts: list[tuple[DataFrame, dict[str, pa.DataType]]] = []
     files = 0
@@ -121,13 +121,13 @@ def read_parquet(
             frame = spark.read.options(**options).parquet(one)
         nanos = _nanosecond_columns(one, frame)
         if positions:
-            frame, count = numbered(spark, frame, POS, first=files)
+            frame, count = with_file_positions(spark, frame, POS, first=files)
             files += count
         parts.append((frame, nanos))
     return _united(path, owner, parts)
 
 
-def numbered(
+def with_file_positions(
     spark: SparkSession, frame: DataFrame, name: str, first: int = 0
 ) -> tuple[DataFrame, int]:
     """``frame`` (a Parquet read) with column ``name`` = ``(first + file ordinal) * 2^40 +
