@@ -17,7 +17,7 @@ import pytest
 
 from pitstore.errors import ConfigError, NotFoundError, SchemaError
 from pitstore.offline.base import ViewQuery
-from pitstore.offline.duckdb import DuckDBEngine
+from pitstore.offline.duckdb import DuckDBEngine, sql
 from pitstore.offline.duckdb.entities import is_sql
 
 from .helpers import UTC_US, at, ts_array, view, write_parquet
@@ -553,3 +553,67 @@ def test_a_feature_stored_in_a_type_its_declaration_would_change_is_refused(
     assert read("whole", pa.bool_()) == [True, True]
     assert read("flag", I64) == [1, 0]
     assert read("whole", pa.string()) == ["1", "2"]
+
+
+def test_order_keys_are_packed_when_the_ranges_fit_else_a_struct() -> None:
+    day = 86_400_000_000
+    packed = sql.order_key([0, 30 * day, -day, 31 * day, 3, 10_000_000])
+    assert isinstance(packed, sql.PackedKey)
+    # ts - lo, then created rank, then file (2 bits), then row (24 bits)
+    assert (packed.file_shift, packed.created_shift) == (24, 26)
+    assert packed.ts_shift == 26 + (32 * day + 1).bit_length()
+    assert isinstance(sql.order_key([None, None, None, None, None, None]), sql.PackedKey)
+    # calendar-wide ts and created leave no room for a row number of 2^12 rows
+    first, last = sql.epoch_us(FIRST), sql.epoch_us(LAST)
+    assert isinstance(sql.order_key([first, last, first, last, 0, 4095]), sql.StructKey)
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed-key", "struct-key"])
+def test_ties_and_ttls_at_the_ends_of_the_calendar(
+    engine: DuckDBEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed: bool
+) -> None:
+    # Entity times before and after every row are clamped into the packed key's range; a
+    # TTL floor past either end must keep or drop rows as the unpacked rule does.
+    if not packed:
+        monkeypatch.setattr(sql, "PACKED_BITS", 0)
+    tied = datetime(2024, 1, 1, tzinfo=UTC)
+    table = pa.table(
+        {
+            "k": pa.array([1, 1, 1, 1, 1, 2], I64),
+            "ts": pa.array([FIRST, LAST, tied, tied, tied, FIRST], UTC_US),
+            "created": pa.array([LAST, FIRST, tied, None, tied, None], UTC_US),
+            "val": pa.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], pa.float64()),
+        }
+    )
+    path = write_parquet(tmp_path, table)
+    when = [FIRST, tied, LAST, FIRST, tied]
+    ents = pa.table(
+        {"k": pa.array([1, 1, 1, 2, 2], I64), "event_timestamp": pa.array(when, UTC_US)}
+    )
+    v = view("v", path, [("k", I64)], [("val", pa.float64())])
+    # at ``tied``: rows 3 and 5 tie on (ts, created) above row 4 (null created): 5 is read last
+    assert engine.historical(ents, [v]).to_arrow()["val"].to_pylist() == [1.0, 5.0, 2.0, 6.0, 6.0]
+    fresh = view("v", path, [("k", I64)], [("val", pa.float64())], ttl=timedelta(days=1))
+    got = engine.historical(ents, [fresh]).to_arrow()["val"].to_pylist()
+    assert got == [1.0, 5.0, 2.0, 6.0, None]
+    assert engine.latest(v, FIRST, LAST).read_all().sort_by("k")["val"].to_pylist() == [2.0, 6.0]
+    assert engine.latest(v, FIRST, tied).read_all().sort_by("k")["val"].to_pylist() == [5.0, 6.0]
+
+
+def test_packed_entity_keys_and_ttl_floors_are_clamped_into_range() -> None:
+    # A narrow ts range with wide created and position fields: an entity time centuries
+    # away, times 2^ts_shift, would overflow HUGEINT if it were not clamped first.
+    import duckdb
+
+    key = sql.order_key([0, 1000, 0, 2**60, 0, 2**30])
+    assert isinstance(key, sql.PackedKey) and key.ts_shift > 90
+    rows = [(sql.epoch_us(LAST), 1000), (sql.epoch_us(FIRST), -1), (500, 500)]
+    for ts, clamped in rows:
+        top = 2**key.ts_shift
+        query = (
+            f"SELECT {key.entity('t')}, {key.not_before('k', 't::HUGEINT')} "
+            f"FROM (VALUES ({ts}::BIGINT, {500 * top}::HUGEINT)) v(t, k)"
+        )
+        entity, fresh = duckdb.sql(query).fetchall()[0]
+        assert entity == clamped * top + top - 1
+        assert fresh == (ts <= 500)
