@@ -23,6 +23,8 @@ from pitstore.store.retrieval import view_query
 from pitstore.timeutil import to_utc
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pyarrow as pa
 
     from pitstore.offline.base import ViewQuery
@@ -84,6 +86,7 @@ def materialize(
     snapshot = store.catalog.current()
     targets = _targets(list(snapshot.contents.views.values()), views)
     report = MaterializeReport()
+    jobs: list[_Job] = []
     for view in targets:
         keys = tuple(k for k, _ in snapshot.contents.join_keys(view))
         selection = ViewSelection(view, view.feature_names, view.feature_names, keys)
@@ -94,8 +97,53 @@ def materialize(
             # do for it (an error here stopped the run half-way, after the views before it).
             report.views.append(ViewReport(view.name, begin, begin, 0, 0.0, skipped=True))
             continue
-        report.views.append(_one_view(store, query, begin, end, progress, batch_rows))
+        report.views.append(ViewReport(view.name, begin, end, 0, 0.0))  # filled in below
+        jobs.append(_Job(query, begin, end, len(report.views) - 1))
+    for job, rows in _read_ahead(store, jobs):
+        report.views[job.slot] = _one_view(store, job, rows, progress, batch_rows)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    query: ViewQuery
+    start: datetime
+    end: datetime
+    slot: int
+    """Its place in the report."""
+
+
+def _read(store: FeatureStore, job: _Job) -> pa.RecordBatchReader:
+    """The rows to write for ``job``: an aggregated view keeps every entity's events of its
+    longest window (its start is unused), a plain view its latest row."""
+    if job.query.aggregations:
+        return store.offline.events(job.query, job.end)
+    return store.offline.latest(job.query, job.start, job.end)
+
+
+def _read_ahead(
+    store: FeatureStore, jobs: list[_Job]
+) -> Iterator[tuple[_Job, Future[pa.RecordBatchReader]]]:
+    """Each job with its rows to come; the next job's query runs while this one's rows are
+    written.
+
+    The engine's query (its aggregation runs before the first batch) and the online writes
+    (often the store server's CPU) then overlap instead of taking turns. Only one query runs
+    ahead, so at most two views' results are held at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="pitstore-materialize") as pool:
+        ahead = pool.submit(_read, store, jobs[0]) if jobs else None
+        try:
+            for i, job in enumerate(jobs):
+                assert ahead is not None
+                current = ahead
+                ahead = pool.submit(_read, store, jobs[i + 1]) if i + 1 < len(jobs) else None
+                yield job, current
+        finally:
+            if ahead is not None and not ahead.cancel() and ahead.exception() is None:
+                ahead.result().close()  # a failed run: the query read ahead is not consumed
 
 
 def _require(start: datetime | None) -> datetime:
@@ -136,15 +184,16 @@ def _start(store: FeatureStore, view: FeatureView, end: datetime) -> datetime:
 
 def _one_view(
     store: FeatureStore,
-    query: ViewQuery,
-    start: datetime,
-    end: datetime,
+    job: _Job,
+    rows_to_write: Future[pa.RecordBatchReader],
     progress: Progress | None,
     batch_rows: int,
 ) -> ViewReport:
     began = time.perf_counter()
+    query = job.query
     if progress:
-        progress.view_started(query.name, start, end)
+        progress.view_started(query.name, job.start, job.end)
+    reader = rows_to_write.result()  # its query's time is counted where it was not overlapped
     rows = 0
     online = store.online
     native = getattr(store.config.online_store, "native_expiry", False)
@@ -152,25 +201,19 @@ def _one_view(
         # A storage optimisation only (reads apply the TTL rule themselves). Off by default:
         # the server expires rows by its clock, so reads at an earlier `now` would miss them.
         online.set_view_ttl(query.name, query.ttl.total_seconds())  # type: ignore[attr-defined]
-    if query.aggregations:
-        # an aggregated view keeps every entity's events of its longest window (start unused)
-        reader = store.offline.events(query, end)
-        convert = to_events_batch
-    else:
-        reader = store.offline.latest(query, start, end)
-        convert = to_write_batch
+    convert = to_events_batch if query.aggregations else to_write_batch
     for batch in _rechunk(reader, batch_rows):
         rows += store.online.write(query.name, convert(batch, query))
         if progress:
             progress.rows_written(query.name, batch.num_rows)
     # Only now, with every batch written, may the watermark move (never backwards).
     old = store.registry.get_watermark(query.name)
-    if old is None or old < end:
-        store.registry.set_watermark(query.name, end)
+    if old is None or old < job.end:
+        store.registry.set_watermark(query.name, job.end)
     seconds = time.perf_counter() - began
     if progress:
         progress.view_finished(query.name, rows, seconds)
-    return ViewReport(query.name, start, end, rows, seconds)
+    return ViewReport(query.name, job.start, job.end, rows, seconds)
 
 
 def _rechunk(reader: pa.RecordBatchReader, batch_rows: int) -> Iterator[pa.RecordBatch]:
