@@ -224,7 +224,7 @@ def test_a_view_that_fails_stops_the_run_after_the_views_before_it(
     store.apply(views, prune=False)
     (folder / "gone.parquet").unlink()
     end = T0 + timedelta(hours=1)
-    with pytest.raises(NotFoundError, match="gone.parquet"):
+    with pytest.raises(NotFoundError, match=r"gone\.parquet"):
         store.materialize(BEGINNING, end, views=["trips", "b_gone", "c_after"])
     marks = [store.registry.get_watermark(v) for v in ("trips", "b_gone", "c_after")]
     assert marks == [end, None, None]

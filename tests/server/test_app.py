@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import ADMIN, MODEL, OTHER_PROJECT, READER, Client, bearer, start, tokens
+from conftest import ADMIN, MODEL, OTHER_PROJECT, READER, Client, bearer, make_repo, start, tokens
 
+from pitstore import FeatureStore
 from pitstore.errors import StoreUnavailableError
 from pitstore.server import create_app
 
@@ -107,6 +110,51 @@ def test_feast_write_to_online_store_body(repo: Path) -> None:
         response = c.post("/write-to-online-store", json=body)
         assert response.status_code == 200, response.text
         assert response.json() == {"feature_view": "customer_stats", "rows": 1, "written": 1}
+    finally:
+        c.close()
+        c.app.shutdown()
+
+
+BLOB_VIEW = """
+from pitstore import Bytes
+
+blobs = FeatureView("blobs", [driver], [Field("blob", Bytes)], ParquetSource("data/blobs.parquet"))
+"""
+
+
+def test_bytes_arrive_as_base64_in_json_bodies(tmp_path: Path) -> None:
+    # JSON has no bytes: the server takes base64 text (the SDK refuses a str for bytes)
+    repo = make_repo(tmp_path / "repo")
+    schema = pa.schema(
+        [
+            ("driver_id", pa.int64()),
+            ("event_timestamp", pa.timestamp("us", "UTC")),
+            ("blob", pa.binary()),
+        ]
+    )
+    pq.write_table(schema.empty_table(), repo / "data" / "blobs.parquet")
+    with (repo / "features.py").open("a") as features:
+        features.write(BLOB_VIEW)
+    with FeatureStore(repo) as store:
+        store.apply()
+    c = start(repo)
+    try:
+        body = {
+            "feature_view_name": "blobs",
+            "df": {
+                "driver_id": [5],
+                "event_timestamp": ["2099-01-01T00:00:00Z"],
+                "blob": ["dXNlcg=="],
+            },
+        }
+        response = c.post("/write-to-online-store", json=body)
+        assert response.status_code == 200, response.text
+        read = {"features": ["blobs:blob"], "entities": {"driver_id": [5]}}
+        values = c.post("/get-online-features", json=read).json()["results"][1]["values"]
+        assert values == ["dXNlcg=="]  # stored as b"user", sent back as base64
+        with FeatureStore(repo) as store:
+            got = store.get_online_features(["blobs:blob"], [{"driver_id": 5}])
+            assert got.to_dict()["blob"] == [b"user"]
     finally:
         c.close()
         c.app.shutdown()

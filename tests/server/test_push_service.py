@@ -67,7 +67,7 @@ def row(**changes: Any) -> dict[str, Any]:
         "small": 3,
         "label": "x",
         "flag": True,
-        "blob": "aGk=",
+        "blob": b"hi",
         "seen": "2025-06-01T12:00:00",
         "tags": ["p", None],
         "vec": [1, 2.5],
@@ -87,6 +87,16 @@ def test_every_type_round_trips(store: FeatureStore) -> None:
     assert got["blob"] == [b"hi"]
     assert got["seen"] == [datetime(2025, 6, 1, 12, tzinfo=UTC)]
     assert got["tags"] == [["p", None]] and got["vec"] == [[1.0, 2.5]]
+
+
+def test_bytes_are_base64_text_only_for_rows_parsed_from_json(store: FeatureStore) -> None:
+    # "user" is valid base64: read as such from the SDK, it was stored as b'\xba\xc7\xab'
+    with pytest.raises(SchemaError, match=r"'blob'.*got a str"):
+        store.write_to_online("items", [row(blob="user")])
+    assert store.write_to_online("items", [row(blob="dXNlcg==")], base64_bytes=True) == 1
+    assert read(store, "blob")["blob"] == [b"user"]
+    with pytest.raises(SchemaError, match=r"'blob'.*base64"):
+        store.write_to_online("items", [row(blob="!!")], base64_bytes=True)
 
 
 def test_columns_are_accepted(store: FeatureStore) -> None:
@@ -114,7 +124,7 @@ def test_older_rows_never_replace_newer(store: FeatureStore) -> None:
         (row(small=True), ["row 1", "'small'", "integer"]),
         (row(price="1.5"), ["row 1", "'price'", "number"]),
         (row(flag=1), ["row 1", "'flag'"]),
-        (row(blob="!!"), ["row 1", "'blob'", "base64"]),
+        (row(blob="aGk="), ["row 1", "'blob'", "got a str", ".encode()"]),
         (row(tags="p"), ["row 1", "'tags'", "list"]),
         (row(vec=[1.0]), ["row 1", "'vec'", "2 finite"]),
         (row(price=10**400), ["row 1", "'price'"]),

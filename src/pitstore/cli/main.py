@@ -331,7 +331,7 @@ def push(
     """Push rows to a push source's views (validated first: all or nothing)."""
     rows = _read_rows(file)
     with _store(repo) as store:
-        report = store.push(source, rows, to)
+        report = store.push(source, rows, to, base64_bytes=True)  # JSON: bytes as base64
     console.print(
         f"Pushed {report.rows:,} rows to {source!r}: {report.written:,} applied online, "
         f"{report.logged:,} logged offline."

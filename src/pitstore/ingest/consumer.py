@@ -191,7 +191,8 @@ class Consumer:
             [m.redelivered for m in messages],
             [m.produced_s for m in messages],
         )
-        self.store.push(self.source.name, rows, self.settings.to, origin=origin)
+        # Messages are JSON: bytes come as base64 text
+        self.store.push(self.source.name, rows, self.settings.to, origin=origin, base64_bytes=True)
         return len(rows)
 
     def _push_valid(
@@ -201,7 +202,7 @@ class Consumer:
         snapshot = self.store.catalog.cached()
         source, views = source_views(snapshot, self.source.name)
         logged = log_schema(self.store, source) if self.settings.to != "online" else None
-        bad = bad_rows(snapshot, views, rows, logged)
+        bad = bad_rows(snapshot, views, rows, logged, base64_bytes=True)
         rejected = [Rejected(messages[i], reason) for i, reason in sorted(bad.items())]
         good = [i for i in range(len(rows)) if i not in bad]
         if not good:

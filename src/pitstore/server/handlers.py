@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pitstore.server import catalog, codec
@@ -83,7 +84,9 @@ async def push(ctx: Context, request: Request) -> Response:
     # Writes may wait for SQLite's write lock (a materialization) or fsync the push log:
     # never on the event loop.
     if parsed.source is not None:
-        report = await asyncio.to_thread(store.push, parsed.source, parsed.rows, parsed.to)
+        report = await asyncio.to_thread(
+            partial(store.push, base64_bytes=True), parsed.source, parsed.rows, parsed.to
+        )
         ctx.metrics.store("write", time.perf_counter() - began)
         body = {
             "push_source_name": parsed.source,
@@ -94,7 +97,8 @@ async def push(ctx: Context, request: Request) -> Response:
         }
         return json_response(body)
     assert parsed.view is not None  # parse_push guarantees a source or a view
-    written = await asyncio.to_thread(store.write_to_online, parsed.view, parsed.rows)
+    write = partial(store.write_to_online, base64_bytes=True)  # JSON: bytes as base64
+    written = await asyncio.to_thread(write, parsed.view, parsed.rows)
     ctx.metrics.store("write", time.perf_counter() - began)
     return json_response({"feature_view": parsed.view, "rows": received, "written": written})
 

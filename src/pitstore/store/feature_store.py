@@ -307,20 +307,27 @@ class FeatureStore:
 
     # -- push -----------------------------------------------------------------------------
 
-    def write_to_online(self, view: str, rows: Rows) -> int:
+    def write_to_online(self, view: str, rows: Rows, *, base64_bytes: bool = False) -> int:
         """Write rows of feature view ``view`` to the online store; returns rows applied.
 
         ``rows`` is a list of row dicts or a dict of columns, each with the view's join keys,
         its source's timestamp column (and optionally its created column) and every feature.
         All rows are checked first: any bad row raises SchemaError and nothing is written.
         Writes are monotonic: a row older than the stored one does not replace it.
+        ``base64_bytes=True`` takes bytes features as base64 text (rows parsed from JSON).
         """
         from pitstore.store.push import push_rows
 
-        return push_rows(self, view, rows)
+        return push_rows(self, view, rows, base64_bytes=base64_bytes)
 
     def push(
-        self, source: str, rows: Rows, to: str = "online", *, origin: Origin | None = None
+        self,
+        source: str,
+        rows: Rows,
+        to: str = "online",
+        *,
+        origin: Origin | None = None,
+        base64_bytes: bool = False,
     ) -> PushReport:
         """Push rows of the push (or stream) source ``source`` to every view it feeds.
 
@@ -331,7 +338,9 @@ class FeatureStore:
         checked against every view first: any bad row raises SchemaError and nothing is
         written. Online writes are monotonic; events of aggregated views are merged into the
         stored event lists. ``origin`` is for stream consumers (replay-safe writes).
+        ``base64_bytes=True`` takes bytes features as base64 text (rows parsed from JSON; a
+        str is refused otherwise).
         """
         from pitstore.store.push_source import push
 
-        return push(self, source, rows, to, origin)
+        return push(self, source, rows, to, origin, base64_bytes=base64_bytes)

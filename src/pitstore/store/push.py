@@ -9,7 +9,9 @@ Pushes to push and stream sources (several views, the offline log) are in
 :mod:`pitstore.store.push_source`; this module holds the per-view checks they share.
 
 JSON-friendly forms are accepted, because the HTTP server passes request bodies through:
-timestamps as ISO 8601 strings (naive means UTC), bytes as base64 strings.
+timestamps as ISO 8601 strings (naive means UTC), and, with ``base64_bytes`` (rows parsed
+from JSON, which has no bytes), bytes as base64 strings. Without it a str for a bytes feature
+is refused: "user" is valid base64 too, and was silently stored as three other bytes.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def view_fields(view: FeatureView) -> tuple[Field, ...]:
     return view.inputs if view.aggregations else view.features
 
 
-def push_rows(store: FeatureStore, view_name: str, rows: Rows) -> int:
+def push_rows(
+    store: FeatureStore, view_name: str, rows: Rows, *, base64_bytes: bool = False
+) -> int:
     """Validate ``rows`` of ``view_name`` and write them online; returns rows applied."""
     from pitstore.store.push_source import write_online
 
@@ -87,7 +91,7 @@ def push_rows(store: FeatureStore, view_name: str, rows: Rows) -> int:
             f"feature view {view.name!r} has online=False; set online=True to push to it"
         )
     keys = snapshot.contents.join_keys(view)
-    checked = check_rows(view, keys, as_rows(rows))
+    checked = check_rows(view, keys, as_rows(rows), base64_bytes=base64_bytes)
     if not checked.keys:
         return 0
     return write_online(store, checked)
@@ -141,13 +145,16 @@ def check_rows(
     keys: list[tuple[str, Any]],
     rows: list[Mapping[str, Any]],
     also_allowed: Collection[str] = (),
+    *,
+    base64_bytes: bool = False,
 ) -> CheckedRows:
     """Validate ``rows`` of ``view`` (SchemaError naming the row and column on the first bad
-    one). ``also_allowed`` names columns other views of the same source need."""
+    one). ``also_allowed`` names columns other views of the same source need;
+    ``base64_bytes``: bytes features come as base64 text (rows parsed from JSON)."""
     key_names = [k for k, _ in keys]
     ts_field = view.source.timestamp_field
     created_field = view.source.created_timestamp_field
-    checks = {f.name: value_check(f.dtype) for f in view_fields(view)}
+    checks = {f.name: value_check(f.dtype, base64_bytes) for f in view_fields(view)}
     _check_columns(view, rows, key_names, ts_field, created_field, list(checks), also_allowed)
     # The key encoding is one for every integer type: an Int32 key is range-checked here, or
     # a key the offline store cannot hold would be written online.
@@ -252,14 +259,17 @@ def _timestamp(value: Any) -> datetime:
 # --- value checks, one per type -----------------------------------------------------------
 
 
-def value_check(dtype: DType) -> Check:
-    """A function that returns a valid value of ``dtype`` or raises TypeError/ValueError."""
+def value_check(dtype: DType, base64_bytes: bool = False) -> Check:
+    """A function that returns a valid value of ``dtype`` or raises TypeError/ValueError;
+    with ``base64_bytes``, bytes are taken as base64 text too (JSON has no bytes)."""
     if isinstance(dtype, Vector):
         return _vector(dtype.dim)
     if isinstance(dtype, Array):
-        element = value_check(dtype.element)
+        element = value_check(dtype.element, base64_bytes)
         return lambda value: _array(value, element)
     assert isinstance(dtype, Scalar)
+    if dtype.name == "bytes" and base64_bytes:
+        return _base64_bytes
     return _SCALAR_CHECKS[dtype.name] if dtype.name in _SCALAR_CHECKS else _int(dtype.name)
 
 
@@ -306,14 +316,22 @@ def _string(value: Any) -> str:
 
 
 def _bytes(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
+    if isinstance(value, str):
+        raise TypeError("expected bytes, got a str; pass text.encode() or base64.b64decode(text)")
+    raise TypeError("expected bytes")
+
+
+def _base64_bytes(value: Any) -> bytes:
     if isinstance(value, str):
         try:
             return base64.b64decode(value, validate=True)
         except binascii.Error:
             raise ValueError("expected base64 text for a bytes feature") from None
-    raise TypeError("expected bytes (base64 text in JSON)")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError("expected base64 text for a bytes feature")
 
 
 def _array(value: Any, element: Check) -> list[Any]:

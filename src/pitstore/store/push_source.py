@@ -80,13 +80,16 @@ def push(
     rows: Rows,
     to: str = "online",
     origin: Origin | None = None,
+    *,
+    base64_bytes: bool = False,
 ) -> PushReport:
-    """Validate ``rows`` for every view fed by ``source_name``, then write them (see module)."""
+    """Validate ``rows`` for every view fed by ``source_name``, then write them (see module).
+    ``base64_bytes``: bytes features come as base64 text (rows parsed from JSON)."""
     target = check_target(to)
     snapshot = store.catalog.cached()
     source, views = source_views(snapshot, source_name)
     row_list = as_rows(rows)
-    checked = validate(snapshot, views, row_list)
+    checked = validate(snapshot, views, row_list, base64_bytes=base64_bytes)
     report = PushReport(source.name, len(row_list))
     online = [c for c in checked if c.view.online]
     if target != "offline" and not online:  # refused before anything is written
@@ -126,14 +129,18 @@ def source_views(snapshot: Snapshot, name: str) -> tuple[PushSource, list[Featur
 
 
 def validate(
-    snapshot: Snapshot, views: list[FeatureView], rows: list[Mapping[str, Any]]
+    snapshot: Snapshot,
+    views: list[FeatureView],
+    rows: list[Mapping[str, Any]],
+    *,
+    base64_bytes: bool = False,
 ) -> list[CheckedRows]:
     """Every row checked against every view; SchemaError on the first bad row."""
     columns = _all_columns(snapshot, views)
     checked = []
     for view in views:
         keys = snapshot.contents.join_keys(view)
-        checked.append(check_rows(view, keys, rows, also_allowed=columns))
+        checked.append(check_rows(view, keys, rows, columns, base64_bytes=base64_bytes))
     return checked
 
 
@@ -142,6 +149,8 @@ def bad_rows(
     views: list[FeatureView],
     rows: list[Any],
     log_schema: pa.Schema | None = None,
+    *,
+    base64_bytes: bool = False,
 ) -> dict[int, str]:
     """Row index -> reason, for each row that fails validation on its own (slow path).
 
@@ -153,7 +162,7 @@ def bad_rows(
     bad: dict[int, str] = {}
     for i, row in enumerate(rows):
         try:
-            checked = validate(snapshot, views, as_rows([row]))
+            checked = validate(snapshot, views, as_rows([row]), base64_bytes=base64_bytes)
             if log_schema is not None:
                 push_log.conform(log_table(source, checked, None), log_schema)
         except SchemaError as exc:
