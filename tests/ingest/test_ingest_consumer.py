@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest_helpers import Topic, stream_repo
+from ingest_helpers import NatsTopic, Topic, stream_repo
 from pitstore import FeatureStore
 from pitstore.errors import StoreUnavailableError
+from pitstore.ingest.consumer import Consumer, IngestSettings
 from pitstore.ingest.dead_letter import read_dead_letters
-from pitstore.ingest.run import build_consumer
+from pitstore.ingest.nats_jetstream import NatsBroker
+from pitstore.ingest.run import build_consumer, stream_source
 from push_helpers import BATCH_SCHEMA, T0, event, logged_rows, online
 
 SOURCE = "driver_stream"
@@ -207,4 +211,40 @@ def test_a_time_finer_than_the_batch_file_is_dead_lettered_not_a_stall(
         assert "whole ms" in record["reason"]
         assert topic.pending("pitstore_" + SOURCE) == 0  # nothing left to retry forever
     finally:
+        store.close()
+
+
+def test_a_redelivery_in_the_same_batch_is_logged_and_counted_once(
+    tmp_path: Path, nats_topic: NatsTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow write (longer than the ack wait): while it runs, the pull still open brings a new
+    # message and then, the ack wait over, copies of both. Both copies of a message then sit
+    # in the next batch, and the log's replay check looks only at files already written.
+    nats_topic.config["ack_wait_s"] = 0.5
+    store = stream_repo(tmp_path, nats_topic)
+    source = stream_source(store, SOURCE)
+    broker = NatsBroker(nats_topic.url, nats_topic.name, source.group, ack_wait_s=0.5)
+    push = store.push
+    batches: list[object] = []
+
+    def slow_push(name: str, rows: object, to: str, **kwargs: Any) -> object:
+        batches.append(rows)
+        if len(batches) == 1:
+            nats_topic.send_rows([event(2, 1, trips=1)])
+            time.sleep(1.5)
+        return push(name, rows, to, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "push", slow_push)
+    nats_topic.send_rows([event(1, 0, trips=1)])
+    settings = IngestSettings(batch_size=10, max_wait_s=0.05, poll_s=2.0, idle_exit_s=3.0)
+    try:
+        Consumer(store, source, broker, settings).run()
+        ids = [r["_pitstore_message_id"] for r in logged_rows(tmp_path, SOURCE)]
+        assert sorted(ids) == sorted(set(ids)) and len(ids) == 2
+        frame = pa.table({"driver_id": [1, 2], "event_timestamp": [T0 + timedelta(minutes=30)] * 2})
+        counts = store.get_historical_features(frame, ["driver_activity:trips_count_1h"]).to_arrow()
+        assert counts["trips_count_1h"].to_pylist() == [1, 1]
+        assert online(store, [1, 2], T0 + timedelta(minutes=30))["trips_count_1h"] == [1, 1]
+    finally:
+        broker.close()
         store.close()

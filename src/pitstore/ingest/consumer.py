@@ -166,7 +166,7 @@ class Consumer:
         rejected: list[Rejected] = []
         rows: list[dict[str, Any]] = []
         kept: list[Message] = []
-        for message in batch:
+        for message in once_each(batch):
             if message.error is not None:
                 rejected.append(Rejected(message, message.error))
                 continue
@@ -218,3 +218,19 @@ class Consumer:
             self.metrics.lag(self.broker.lag())
         except StoreUnavailableError as exc:  # a metric only: the next fetch will tell
             _log.debug("ingest %s: lag unknown: %s", self.source.name, exc)
+
+
+def once_each(batch: Sequence[Message]) -> list[Message]:
+    """The batch with one message per id (every copy is still acknowledged with the batch).
+
+    A message can come twice in one batch: JetStream redelivers it when its ack wait runs out
+    while the batch before is still being written, and the pull still open brings both copies.
+    The log's replay check looks only at what is already on disk, so both copies were logged
+    (offline counts doubled). The copy kept counts as redelivered if any copy was.
+    """
+    first: dict[str, Message] = {}
+    for message in batch:
+        kept = first.setdefault(message.id, message)
+        if message.redelivered and not kept.redelivered:
+            kept.redelivered = True
+    return list(first.values())
