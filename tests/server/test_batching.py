@@ -3,6 +3,7 @@ and each request still gets exactly the answer it would get alone."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,32 @@ def test_fetch_of_many_reads_equals_each_read_alone(
             assert got.to_dict() == alone.to_dict()
             assert got.statuses == alone.statuses
             assert got.event_micros() == alone.event_micros()
+
+
+def test_the_app_reads_on_a_new_loop_after_its_loop_stopped_mid_read(repo: Path) -> None:
+    # A read was scheduled on a loop that was then closed (a test harness, an embedding
+    # thread): its turns never came, and every read on a later loop waited for them.
+    first = start(repo)
+    body = {"features": DRIVER, "entities": {"driver_id": [1001]}}
+
+    async def begin_a_read() -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(first._client.post("/get-online-features", json=body))
+        for _ in range(3):  # the request reaches the batcher; its group is not read yet
+            await asyncio.sleep(0)
+        return task
+
+    abandoned = first._loop.run_until_complete(begin_a_read())
+    assert not abandoned.done()
+    first._loop.close()  # stopped with the read pending
+    second = Client(first.app)
+    try:
+
+        async def read() -> Any:
+            return await asyncio.wait_for(second._client.post("/get-online-features", json=body), 5)
+
+        response = second._loop.run_until_complete(read())
+        assert response.status_code == 200
+        assert response.json()["results"][1]["statuses"] == ["PRESENT"]
+    finally:
+        second.close()
+        first.app.shutdown()

@@ -48,16 +48,22 @@ class ReadBatcher:
         self._offload = offload
         self._observe = observe  # store call seconds, once per call
         self._pending: list[_Pending] = []
-        self._scheduled = False
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None
+        """The loop whose turns will read the pending group (None: no read scheduled)."""
         self._threads: set[asyncio.Future[None]] = set()
 
     async def read(self, prepared: PreparedRead) -> OnlineResponse:
         """The response of ``prepared``, read together with the reads waiting with it."""
         loop = asyncio.get_running_loop()
+        if self._scheduled_on is not None and self._scheduled_on is not loop:
+            # The app runs on a new loop, and the old one stopped with a read scheduled: its
+            # turns will never come. Its waiters are gone with it; read ours on this loop.
+            self._pending = [p for p in self._pending if p[1].get_loop() is loop]
+            self._scheduled_on = None
         future: asyncio.Future[OnlineResponse] = loop.create_future()
         self._pending.append((prepared, future))
-        if not self._scheduled:
-            self._scheduled = True
+        if self._scheduled_on is None:
+            self._scheduled_on = loop
             loop.call_soon(self._gather, loop, GATHER_TURNS)
         return await future
 
@@ -68,7 +74,7 @@ class ReadBatcher:
             self._flush()
 
     def _flush(self) -> None:
-        self._scheduled = False
+        self._scheduled_on = None
         while self._pending:
             group = self._take()
             if self._offload:
