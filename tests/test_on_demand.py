@@ -333,3 +333,41 @@ def test_inputs_with_one_name_from_two_sources_are_an_error() -> None:
             [Field("y", Int64)],
             trip_score.function or (lambda r: r),
         )
+
+
+def test_a_change_in_the_code_the_function_reaches_is_a_change(tmp_path: Path) -> None:
+    # The hash covered only the function's own text: editing a helper it calls (here in
+    # another repo module, in its own module below it, or a constant it reads) showed "no
+    # changes", and a new process ran new code under the old registered version.
+    from pitstore import FeatureStore
+
+    body = "helpers.scale(row['x']) + bonus(row['x']) + OFFSET"
+    repo = demo_with(tmp_path, "scaled", "Field('x', Float64)", body)
+    (repo / "helpers.py").write_text("def scale(x):\n    return x * 2\n")
+    odfv = (repo / "odfv.py").read_text()
+    (repo / "odfv.py").write_text(
+        f"import helpers\n\nOFFSET = 0\n{odfv}\n\ndef bonus(x):\n    return 0\n"
+    )
+    frame = {"driver_id": [1001], "x": [1.5]}
+    FeatureStore(repo).apply()
+    assert FeatureStore(repo).get_online_features(["scaled:y"], frame).to_dict()["y"] == [3.0]
+    edits = [
+        ("helpers.py", "x * 2", "x * 3", 4.5),
+        ("odfv.py", "return 0", "return 10", 14.5),
+        ("odfv.py", "OFFSET = 0", "OFFSET = 100", 114.5),
+    ]
+    for file, old, new, expected in edits:
+        (repo / file).write_text((repo / file).read_text().replace(old, new))
+        store = FeatureStore(repo)
+        with pytest.raises(DefinitionError, match="run `pitstore apply`"):
+            store.get_online_features(["scaled:y"], frame)
+        changed = store.plan()
+        assert [c.name for c in changed.changes] == ["scaled"], file
+        assert "function.deps" in [f.path for c in changed.changes for f in c.fields]
+        store.apply()
+        assert store.get_online_features(["scaled:y"], frame).to_dict()["y"] == [expected]
+    registered = FeatureStore(repo).registry.history("on_demand_feature_view", "scaled")
+    assert len(registered) == 4
+    # What the registry shows: the helper's text beside the function's
+    deps = FeatureStore(repo).catalog.current().contents.on_demand["scaled"].deps
+    assert any("def scale(x):\n    return x * 3" in text for text in deps)

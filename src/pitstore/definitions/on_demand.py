@@ -3,7 +3,8 @@
 The same function runs on the training frame (``get_historical_features``) and on each online
 request (``get_online_features``), so a model sees the same transformation in both places.
 
-The registry keeps the function's source text and a hash of it, never a pickle: at run time the
+The registry keeps the function's source text, the text of the user code it reaches (helpers,
+repo modules, constants: :mod:`.code_deps`) and a hash of both, never a pickle: at run time the
 function comes from the feature repo's own files (or from the object applied in this process),
 and a hash that differs from the registered one is an error ("run pitstore apply").
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from pitstore.definitions.base import Definition, validate_tags, validate_text
+from pitstore.definitions.code_deps import dependencies
 from pitstore.definitions.feature_view import FeatureView, FeatureViewProjection
 from pitstore.definitions.field import Field
 from pitstore.errors import DefinitionError
@@ -53,8 +55,8 @@ class OnDemandFeatureView(Definition):
     """
 
     __slots__ = (
+        "_fingerprint",
         "code",
-        "code_hash",
         "description",
         "function",
         "function_name",
@@ -91,12 +93,36 @@ class OnDemandFeatureView(Definition):
         self.function: Callable[..., Any] | None = function
         self.function_name = getattr(function, "__name__", name)
         self.code = function_source(function)
-        self.code_hash = hashlib.sha256(self.code.encode()).hexdigest()
+        self._fingerprint: tuple[tuple[str, ...], str] | None = None  # when first asked for
         self.description = validate_text(description, f"description of {name!r}")
         self.owner = validate_text(owner, f"owner of {name!r}")
         self.tags = validate_tags(tags, f"on-demand feature view {name!r}")
         _check_input_names(self)
         self._freeze()
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        """The user code the function reaches (helpers, repo modules, constants), as text."""
+        return self._code_fingerprint()[0]
+
+    @property
+    def code_hash(self) -> str:
+        """sha256 of the function's text and of its :attr:`deps` (of the text alone when it
+        has none, as before deps were kept)."""
+        return self._code_fingerprint()[1]
+
+    def _code_fingerprint(self) -> tuple[tuple[str, ...], str]:
+        # Computed when first needed, not in __init__: the decorator runs while its module is
+        # still being imported, before the helpers defined below the function exist.
+        if self._fingerprint is None:
+            assert self.function is not None  # a registered view has its fingerprint
+            deps = tuple(dependencies(self.function))
+            digest = hashlib.sha256(self.code.encode())
+            for text in deps:
+                digest.update(b"\0" + text.encode())
+            object.__setattr__(self, "_fingerprint", (deps, digest.hexdigest()))
+        assert self._fingerprint is not None
+        return self._fingerprint
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -137,11 +163,18 @@ class OnDemandFeatureView(Definition):
             "requests": [r.to_spec() for r in self.requests],
             "features": [f.to_spec() for f in self.schema],
             "mode": self.mode,
-            "function": {"name": self.function_name, "code": self.code, "hash": self.code_hash},
+            "function": self._function_spec(),
             "description": self.description,
             "owner": self.owner,
             "tags": self.tags,
         }
+
+    def _function_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"name": self.function_name, "code": self.code}
+        if self.deps:  # absent when empty: specs applied before deps were kept are unchanged
+            spec["deps"] = list(self.deps)
+        spec["hash"] = self.code_hash
+        return spec
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> OnDemandFeatureView:
@@ -158,7 +191,8 @@ class OnDemandFeatureView(Definition):
         view.function = None
         view.function_name = spec["function"]["name"]
         view.code = spec["function"]["code"]
-        view.code_hash = spec["function"]["hash"]
+        deps = tuple(spec["function"].get("deps", ()))
+        view._fingerprint = (deps, spec["function"]["hash"])
         view.description = spec.get("description", "")
         view.owner = spec.get("owner", "")
         view.tags = dict(spec.get("tags", {}))

@@ -1,0 +1,120 @@
+"""The user code an on-demand function depends on, as text for its fingerprint.
+
+A function's own source is not all it runs: a helper it calls, a module of the repo it uses or
+a constant it reads can change while the function's text stays the same. The registry would
+then keep the old version while a new process runs the new code. So the fingerprint covers,
+besides the function's text:
+
+- every function or class it reaches by a global name (or a closure), recursively, whose file
+  is user code: not in the standard library or in an installed package;
+- the whole text of a user module it uses by name (``import helpers`` / ``helpers.scale``);
+- the value of a global constant it reads (numbers, text, bytes, tuples of these).
+
+It is a text walk over names, not an analysis of what runs: a name that is also an attribute
+(``x.scale`` beside a global ``scale``) counts too, which errs toward "changed".
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+import types
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None))
+
+
+def dependencies(function: Callable[..., Any]) -> list[str]:
+    """Texts of the user code ``function`` reaches, each headed by what it is, sorted."""
+    found: dict[str, str] = {}
+    _walk(function, found, {id(function)})
+    return [f"# {key}\n{found[key]}" for key in sorted(found)]
+
+
+def _walk(function: Callable[..., Any], found: dict[str, str], seen: set[int]) -> None:
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return
+    namespace = getattr(function, "__globals__", {})
+    reached = [(n, namespace[n]) for n in sorted(_names(code)) if n in namespace]
+    cells = zip(code.co_freevars, getattr(function, "__closure__", None) or (), strict=False)
+    reached += [(n, _cell(c)) for n, c in cells]
+    for name, value in reached:
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        _add(name, value, function, found, seen)
+
+
+def _add(
+    name: str,
+    value: Any,
+    owner: Callable[..., Any],
+    found: dict[str, str],
+    seen: set[int],
+) -> None:
+    if isinstance(value, types.ModuleType):
+        path = getattr(value, "__file__", None)
+        if path and _is_user_file(path):
+            found[f"module {value.__name__}"] = Path(path).read_text(encoding="utf-8")
+    elif isinstance(value, types.FunctionType | type):
+        text = _user_source(value)
+        if text is not None:
+            found[f"{value.__module__}.{value.__qualname__}"] = text
+            if isinstance(value, types.FunctionType):
+                _walk(value, found, seen)
+    elif _is_constant(value):
+        found[f"{owner.__module__}.{name}"] = f"{name} = {value!r}\n"
+
+
+def _names(code: types.CodeType) -> Iterator[str]:
+    """Global (and attribute) names used by ``code`` and the code nested in it."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _names(const)
+
+
+def _cell(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell (a name assigned later in the enclosing function)
+        return None
+
+
+def _is_constant(value: Any) -> bool:
+    if isinstance(value, tuple | frozenset):
+        return all(_is_constant(v) for v in value)
+    return isinstance(value, _CONSTANT_TYPES)
+
+
+def _user_source(value: Any) -> str | None:
+    """The source of a function or class defined in user code, else None."""
+    try:
+        path = inspect.getsourcefile(value)
+        if path is None or not _is_user_file(path):
+            return None
+        return textwrap.dedent(inspect.getsource(value))
+    except (OSError, TypeError):  # built in, or no source on disk
+        return None
+
+
+@cache
+def _not_user_roots() -> tuple[Path, ...]:
+    """The standard library, installed packages, and pitstore itself (editable or not)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    keys = ("stdlib", "platstdlib", "purelib", "platlib")
+    roots = [Path(paths[k]).resolve() for k in keys if k in paths]
+    return (*roots, Path(__file__).resolve().parents[1])
+
+
+def _is_user_file(path: str) -> bool:
+    resolved = Path(path).resolve()
+    if resolved.suffix != ".py":
+        return False
+    return not any(resolved.is_relative_to(root) for root in _not_user_roots())
