@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from pitstore import FeatureStore, ParquetSource, PushSource
-from pitstore.errors import DefinitionError, NotFoundError, SchemaError
+from pitstore.errors import DefinitionError, NotFoundError, SchemaError, StoreUnavailableError
 from pitstore.store.push_source import Origin
 from push_helpers import (
     T0,
@@ -388,5 +388,31 @@ def test_an_older_clash_in_the_registry_does_not_block_other_applies(tmp_path: P
         # one that touches them is told
         with pytest.raises(DefinitionError, match="'narrow'"):
             store.apply([narrow], prune=False)
+    finally:
+        store.close()
+
+
+def test_a_merge_that_keeps_losing_to_other_writers_fails_instead_of_dropping_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process storing a newer event of the entity before each of our writes (a race
+    # that one process cannot stage, so the store's write does it here): the merge gave up
+    # after 5 tries and returned as if done, the event counted offline but not online.
+    store = make_repo(tmp_path, push_source())
+    try:
+        store.push("driver_push", [event(4, 0)])
+        write = store.online.write
+        newer = iter(range(10, 1000))
+
+        def behind_another_writer(view: str, batch: pa.RecordBatch) -> int:
+            if view == "driver_activity":
+                at = batch.schema.get_field_index("__ts")
+                stamp = batch.column(at)[0].as_py() + next(newer) * 60_000_000
+                write(view, batch.set_column(at, "__ts", pa.array([stamp], pa.int64())))
+            return write(view, batch)
+
+        monkeypatch.setattr(store.online, "write", behind_another_writer)
+        with pytest.raises(StoreUnavailableError, match="retry the push"):
+            store.push("driver_push", [event(4, 5)])
     finally:
         store.close()

@@ -12,9 +12,11 @@ read-modify-write is not one transaction: within a process it runs under a per-v
 concurrent pushes in one process (server threads, one consumer) never lose an event; two
 *processes* pushing events of the same entity at the same moment can. A write that the store
 rejects because another writer stored a newer event meanwhile is detected (fewer rows applied)
-and merged again, which covers the common case of events in time order; two late events
-racing can still lose one online. The offline log keeps both, and ``materialize`` rebuilds the
-lists from it. Run one consumer per source (or partition entities among consumers) to avoid it.
+and merged again (a push that is still rejected after a few merges fails with
+``StoreUnavailableError``, to be retried), which covers the common case of events in time
+order; an older event stored by another process between our read and our write is lost
+online. The offline log keeps it, and ``materialize`` rebuilds the lists from it. Run one
+consumer per source (or partition entities among consumers) to avoid it.
 
 **Replays.** An event of a redelivered message identical to a stored event (same ts, created
 and values) is taken to be the same event and not appended again, so at-least-once delivery
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from pitstore.errors import StoreUnavailableError
 from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN, ViewRead
 from pitstore.store.aggregates import EVENT_CREATED, EVENT_TS
 from pitstore.store.locks import NamedLocks
@@ -67,7 +70,12 @@ def merge_events(
             written += applied
             if applied >= len(pending):
                 return written
-        return written
+        # Not a silent success: the caller (a server client, a stream consumer) retries the
+        # push, and replay-safe writes do not count the events twice.
+        raise StoreUnavailableError(
+            f"view {view.name!r}: other writers stored newer events of the same entities "
+            f"{_MAX_ATTEMPTS} times while this push merged its events; retry the push"
+        )
 
 
 def _events_by_key(
