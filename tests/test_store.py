@@ -284,7 +284,9 @@ def test_a_store_failing_to_clear_a_changed_view_leaves_the_registry_as_it_was(
     finally:
         unreachable.close()
     assert store.registry.revision() == revision
-    assert store.registry.get_watermark("trips") == watermark
+    # The watermark goes before any row (a failure half-way must not leave cleared rows behind
+    # an old watermark): the next incremental run reads everything again, the rows stay.
+    assert watermark is not None and store.registry.get_watermark("trips") is None
     key, now = [{"city": "oslo", "driver_id": 1}], T0 + timedelta(hours=1)
     read = store.get_online_features(["trips:label"], key, now=now)
     assert read.statuses["label"] == ["PRESENT"]  # the old definition, over its own rows
@@ -379,3 +381,46 @@ def test_killed_materialization_reruns_to_the_same_state(tmp_path: Path) -> None
         == clean.get_online_features(features, keys, now=end).to_dict()
     )
     assert killed.registry.get_watermark("trips") == end
+
+
+def test_an_apply_that_fails_half_way_leaves_the_views_to_be_refilled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The apply clears the online rows of the views it changes, then commits. A store that
+    # failed after the first clear left that view empty under its old definition and old
+    # watermark: the next incremental run started from there and never refilled it.
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+
+    def view(name: str, source: str) -> FeatureView:
+        parquet = ParquetSource(source, created_timestamp_field="created")
+        return FeatureView(name, [city_driver], [Field("score", Float64)], parquet)
+
+    (tmp_path / "data" / "copy.parquet").write_bytes(
+        (tmp_path / "data" / "trips.parquet").read_bytes()
+    )
+    store.apply([city_driver, view("a", "data/trips.parquet"), view("b", "data/trips.parquet")])
+    end = T0 + timedelta(hours=2)  # after every row: a run from this watermark reads none
+    store.materialize_incremental(end)
+    delete = store.online.delete_view
+    calls: list[str] = []
+
+    def fails_second(name: str) -> None:
+        calls.append(name)
+        if len(calls) == 2:
+            raise StoreUnavailableError("the online store went away")
+        delete(name)
+
+    monkeypatch.setattr(store.online, "delete_view", fails_second)
+    moved = [view("a", "data/copy.parquet"), view("b", "data/copy.parquet")]
+    with pytest.raises(StoreUnavailableError):
+        store.apply(moved, prune=False)
+    monkeypatch.undo()
+    assert store.registry.history("feature_view", "a")[-1].version == 1  # not applied
+    store.materialize_incremental(end)
+    entity = [{"city": "oslo", "driver_id": 1}]
+    read = store.get_online_features(
+        ["a:score", "b:score"], entity, now=end, full_feature_names=True
+    )
+    assert read.to_dict()["a__score"] == [3.0] and read.to_dict()["b__score"] == [3.0]
+    store.close()

@@ -6,7 +6,7 @@ and a per-project revision number that ``apply`` checks and bumps (optimistic co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -83,6 +83,11 @@ class Registry(Protocol):
         """Record a successful materialization of ``view`` up to ``watermark``; an earlier
         one than the stored watermark changes nothing (two overlapping runs may finish in
         either order: the check and the write are one statement)."""
+        ...
+
+    def clear_watermarks(self, views: Sequence[str]) -> None:
+        """Forget the watermarks of ``views`` (their next incremental materialization reads
+        everything again), in one transaction of its own."""
         ...
 
     def teardown(self) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -350,6 +350,13 @@ class PostgresRegistry:
             "WHERE {s}.watermarks.watermark < excluded.watermark "  # never backwards
             "RETURNING 1",
             (self.project, view, to_utc(watermark), utcnow()),
+        )
+
+    def clear_watermarks(self, views: Sequence[str]) -> None:
+        """Forget the watermarks of ``views`` (one statement)."""
+        self._query(
+            "DELETE FROM {s}.watermarks WHERE project = %s AND view = ANY(%s) RETURNING 1",
+            (self.project, list(views)),
         )
 
     def teardown(self) -> None:

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -237,6 +237,13 @@ class SqliteRegistry:
                 "SET watermark=excluded.watermark, updated_at=excluded.updated_at "
                 "WHERE watermarks.watermark < excluded.watermark",  # never backwards
                 (self.project, view, to_micros(watermark), to_micros(utcnow())),
+            )
+
+    def clear_watermarks(self, views: Sequence[str]) -> None:
+        with self._write():
+            self._conn.executemany(
+                "DELETE FROM watermarks WHERE project=? AND view=?",
+                [(self.project, view) for view in views],
             )
 
     def teardown(self) -> None:

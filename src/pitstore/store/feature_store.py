@@ -169,8 +169,13 @@ class FeatureStore:
             # Online rows a change makes stale are cleared inside the registry transaction:
             # a store that fails there leaves the registry as it was, and the next apply
             # tries again (cleared after the commit, a failure left the new definition over
-            # the old rows, and the next apply saw nothing to do).
+            # the old rows, and the next apply saw nothing to do). Their watermarks go first,
+            # in a transaction of their own: if the apply fails after some rows are cleared
+            # (a store half-way, the registry's commit), the next incremental materialization
+            # refills those views instead of starting from the old watermark over no rows.
             reset = [c.name for c in plan.changes if c.resets_data]
+            if reset:
+                self.registry.clear_watermarks(reset)
             revision = self.registry.apply(
                 plan, apply_service.current_user(), lambda: self._clear_online(reset)
             )

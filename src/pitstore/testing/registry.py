@@ -389,6 +389,9 @@ class RegistryConformance:
         assert registry.get_watermark("w") == datetime(2026, 1, 1, tzinfo=UTC)
         registry.set_watermark("v", when)  # an overlapping run that finished last
         assert registry.get_watermark("v") == later  # a watermark never moves backwards
+        registry.clear_watermarks(["v", "not-there"])
+        assert registry.get_watermark("v") is None
+        assert registry.get_watermark("w") == datetime(2026, 1, 1, tzinfo=UTC)
 
     def test_data_shaping_changes_reset_watermarks(self, registry: Registry) -> None:
         when = datetime(2026, 1, 1, tzinfo=UTC)
