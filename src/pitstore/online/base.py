@@ -31,6 +31,9 @@ class StoreCapabilities:
     atomic_monotonic_writes: bool = True
     """Older rows never replace newer ones, even with concurrent writers."""
     concurrent_reads_during_write: bool = True
+    merge_lock: bool = False
+    """The store has ``merge_lock(view)``: a context manager that excludes other processes'
+    merges of the view's event lists (see :mod:`pitstore.online.merge_lock`)."""
 
 
 @dataclass(frozen=True, slots=True)

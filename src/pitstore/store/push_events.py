@@ -8,15 +8,13 @@ events, keeps them in (ts, created) order, drops those that no read can count an
 event: freshness is the time of one read and one write.
 
 **What is atomic.** The store's write of each entity's lists is atomic and monotonic, but the
-read-modify-write is not one transaction: within a process it runs under a per-view lock, so
-concurrent pushes in one process (server threads, one consumer) never lose an event; two
-*processes* pushing events of the same entity at the same moment can. A write that the store
-rejects because another writer stored a newer event meanwhile is detected (fewer rows applied)
-and merged again (a push that is still rejected after a few merges fails with
-``StoreUnavailableError``, to be retried), which covers the common case of events in time
-order; an older event stored by another process between our read and our write is lost
-online. The offline log keeps it, and ``materialize`` rebuilds the lists from it. Run one
-consumer per source (or partition entities among consumers) to avoid it.
+read-modify-write is not one transaction: it runs under a per-view lock in the process and,
+on the SQLite, Redis and PostgreSQL stores, under the store's lock across processes
+(:mod:`pitstore.online.merge_lock`), so concurrent pushes never lose an event (without it, an
+older event stored by another process between our read and our write was overwritten). A
+write that the store still rejects, because a writer without the lock (a materialization)
+stored a newer row meanwhile, is detected (fewer rows applied) and merged again; a push
+rejected after a few merges fails with ``StoreUnavailableError``, to be retried.
 
 **Replays.** An event of a redelivered message identical to a stored event (same ts, created
 and values) is taken to be the same event and not appended again, so at-least-once delivery
@@ -26,6 +24,7 @@ does not count an event twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Final
 
 from pitstore.errors import StoreUnavailableError
@@ -59,7 +58,7 @@ def merge_events(
     fields = [f for name in inputs for f in view.inputs if f.name == name]
     horizon = max(a.window_us for a in view.aggregations)
     incoming = _events_by_key(rows, inputs, redelivered)
-    with _lock(view.name):
+    with _lock(view.name), _across_processes(store, view.name):
         pending = dict(incoming)
         written = 0
         for attempt in range(_MAX_ATTEMPTS):
@@ -76,6 +75,15 @@ def merge_events(
             f"view {view.name!r}: other writers stored newer events of the same entities "
             f"{_MAX_ATTEMPTS} times while this push merged its events; retry the push"
         )
+
+
+def _across_processes(store: FeatureStore, view: str) -> AbstractContextManager[None]:
+    """The store's lock excluding other processes' merges of ``view``, where it has one."""
+    online = store.online
+    if online.capabilities.merge_lock:
+        lock: AbstractContextManager[None] = online.merge_lock(view)  # type: ignore[attr-defined]
+        return lock
+    return nullcontext()
 
 
 def _events_by_key(

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
@@ -52,6 +52,7 @@ from pitstore.online.batch import (
     missing_rows,
     prepare_batch,
 )
+from pitstore.online.merge_lock import held
 from pitstore.online.postgres import connection
 from pitstore.online.postgres import schema as sql
 from pitstore.online.postgres.codec import Codec, Decoder, codec_for
@@ -69,6 +70,10 @@ _READ_SNAPSHOT: Final = b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 _SET_TIMEOUT: Final = b"SELECT set_config('statement_timeout', %s, true)"
 _LOCK: Final = b"SELECT pg_advisory_xact_lock(%s, %s)"
 _LOCK_SHARED: Final = b"SELECT pg_advisory_xact_lock_shared(%s, %s)"
+_TRY_MERGE_LOCK: Final = b"SELECT pg_try_advisory_lock(%s, %s)"
+_MERGE_UNLOCK: Final = b"SELECT pg_advisory_unlock(%s, %s)"
+#: The first key of merge locks ("pitm"): apart from every other advisory lock of pitstore's.
+_MERGE_LOCK_SPACE: Final = 0x7069746D
 #: The largest batch whose rows are bound as parameters of the upsert instead of COPYed
 #: (measured: about where COPY becomes faster), and the same for a batch with an array or
 #: vector feature (sent flattened and sliced per row by the server: slower per row).
@@ -105,7 +110,10 @@ class PostgresOnlineStore:
     """
 
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(
-        native_ttl=False, atomic_monotonic_writes=True, concurrent_reads_during_write=True
+        native_ttl=False,
+        atomic_monotonic_writes=True,
+        concurrent_reads_during_write=True,
+        merge_lock=True,
     )
 
     def __init__(
@@ -472,6 +480,36 @@ class PostgresOnlineStore:
         return plan
 
     # --- delete, close ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def merge_lock(self, view: str) -> Iterator[None]:
+        """Excludes other processes' merges of ``view``: a session advisory lock, on a pooled
+        connection kept for the merge (the merge's reads and writes take others, so the pool
+        needs two connections; the server frees the lock if the session dies)."""
+        import psycopg
+
+        validate_name(view, "view")
+        key = (_MERGE_LOCK_SPACE, sql.lock_key(self.schema, view))
+        try:
+            conn = self._pool.getconn()
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+
+        def call(statement: bytes) -> bool:
+            try:
+                row = conn.execute(statement, key).fetchone()
+            except psycopg.OperationalError as exc:
+                raise self._unavailable(exc) from exc
+            return bool(row and row[0])
+
+        try:
+            with held(lambda: call(_TRY_MERGE_LOCK), lambda: None, f"view {view!r}"):
+                try:
+                    yield
+                finally:
+                    call(_MERGE_UNLOCK)
+        finally:
+            self._pool.putconn(conn)
 
     def delete_view(self, view: str) -> None:
         """Drop the table of ``view`` and its catalog rows (no-op when it has none)."""

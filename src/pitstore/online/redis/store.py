@@ -26,15 +26,18 @@ Scripts are called by SHA1 and loaded when the server answers NOSCRIPT (after a 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from pitstore.errors import PitstoreError, StoreUnavailableError
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
 from pitstore.online.batch import prepare_batch
+from pitstore.online.merge_lock import held
 from pitstore.online.redis import layout
 from pitstore.online.redis.client import Command, RedisClient, Script
 from pitstore.online.redis.codec import DECODERS, NULL, encoder_for
@@ -55,6 +58,12 @@ _READ = Script(layout.READ_SCRIPT)
 _DELETE = Script(layout.DELETE_SCRIPT)
 _GC_DONE = Script(layout.GC_DONE_SCRIPT)
 _SCRIPTS: Final = (_WRITE, _READ, _DELETE, _GC_DONE)
+#: Deletes a merge lock only if it still holds the caller's token (not a later holder's).
+_UNLOCK = Script(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+#: A merge lock's lease: far longer than a merge, short enough to outlive a crashed holder.
+_LEASE_MS: Final = 30_000
 
 
 class RedisOnlineStore:
@@ -67,7 +76,10 @@ class RedisOnlineStore:
     """
 
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(
-        native_ttl=True, atomic_monotonic_writes=True, concurrent_reads_during_write=True
+        native_ttl=True,
+        atomic_monotonic_writes=True,
+        concurrent_reads_during_write=True,
+        merge_lock=True,
     )
 
     def __init__(
@@ -268,6 +280,26 @@ class RedisOnlineStore:
         self._set_gen(view, int(old) + 1)
         if self._background_purge:
             self._start_purger()
+
+    @contextmanager
+    def merge_lock(self, view: str) -> Iterator[None]:
+        """Excludes other processes' merges of ``view``: a key set only if absent, with a
+        random token and a lease (a holder that dies frees it after :data:`_LEASE_MS`),
+        deleted only by its holder."""
+        self._check_open()
+        validate_name(view, "view")
+        key = self._p + b"{#}:merge-lock:" + view.encode()
+        token = secrets.token_hex(16)
+
+        def try_lock() -> bool:
+            (reply,) = self._client.execute([("SET", key, token, "NX", "PX", _LEASE_MS)])
+            return reply is not None
+
+        def unlock() -> None:
+            self._client.run_scripts([_UNLOCK], [_UNLOCK.call([key], [token])])
+
+        with held(try_lock, unlock, f"view {view!r}"):
+            yield
 
     def purge_deleted(self) -> int:
         """Remove the rows of deleted generations of every view now; returns the keys removed.

@@ -34,6 +34,7 @@ from pitstore.errors import ConfigError, PitstoreError, SchemaError, StoreUnavai
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
 from pitstore.online.batch import FeatureColumn, assemble_rows, missing_rows, prepare_batch
+from pitstore.online.merge_lock import held
 from pitstore.online.sqlite import schema as sql
 from pitstore.online.sqlite.codec import Codec, Decoder, codec_for
 from pitstore.types import parse_dtype
@@ -73,7 +74,10 @@ class SqliteOnlineStore:
     """
 
     capabilities: ClassVar[StoreCapabilities] = StoreCapabilities(
-        native_ttl=False, atomic_monotonic_writes=True, concurrent_reads_during_write=True
+        native_ttl=False,
+        atomic_monotonic_writes=True,
+        concurrent_reads_during_write=True,
+        merge_lock=True,
     )
 
     def __init__(self, path: str, *, timeout_s: float = 5.0) -> None:
@@ -370,6 +374,30 @@ class SqliteOnlineStore:
                 for statement in sql.DELETE_VIEW_SQL:
                     conn.execute(statement, (schema.view_id,))
         self._forget(view)
+
+    @contextmanager
+    def merge_lock(self, view: str) -> Iterator[None]:
+        """Excludes other processes' merges of ``view``: a file lock on a file beside the
+        database (``<path>.merge-<view>.lock``; each holder opens its own, so threads of one
+        process exclude each other too)."""
+        import fcntl
+        import os
+
+        validate_name(view, "view")
+        fd = os.open(f"{self.path}.merge-{view}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+        def try_lock() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        try:
+            with held(try_lock, lambda: fcntl.flock(fd, fcntl.LOCK_UN), f"view {view!r}"):
+                yield
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Close every connection of every thread; the store cannot be used afterwards."""
