@@ -371,3 +371,50 @@ def test_a_change_in_the_code_the_function_reaches_is_a_change(tmp_path: Path) -
     # What the registry shows: the helper's text beside the function's
     deps = FeatureStore(repo).catalog.current().contents.on_demand["scaled"].deps
     assert any("def scale(x):\n    return x * 3" in text for text in deps)
+
+
+def test_the_fingerprint_is_the_same_from_the_sdk_the_loader_and_any_hash_seed(
+    tmp_path: Path,
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from pitstore import FeatureStore
+
+    body = "helpers.scale(row['x']) + len(NAMES)"
+    repo = demo_with(tmp_path, "scaled", "Field('x', Float64)", body)
+    (repo / "helpers.py").write_text("def scale(x):\n    return x * 2\n")
+    odfv = (repo / "odfv.py").read_text()
+    names = "frozenset({'alpha', 'beta', 'gamma', 'delta', 'epsilon'})"
+    (repo / "odfv.py").write_text(f"import helpers\n\nNAMES = {names}\n{odfv}")
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import odfv; "
+        "print(json.dumps(odfv.scaled.code_hash))"
+    )
+    hashes = set()
+    for seed in ("1", "2", "3"):  # a set's repr follows the hash seed
+        env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(repo)], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        hashes.add(json.loads(out.stdout))
+    loaded = FeatureStore(repo).load_definitions()
+    (from_files,) = [o for o in loaded if o.name == "scaled"]
+    assert hashes == {from_files.code_hash}  # imported as `odfv` or by the repo loader
+
+
+def test_a_view_registered_before_deps_were_kept_still_runs(tmp_path: Path) -> None:
+    from pitstore import FeatureStore
+
+    repo = demo_with(tmp_path, "scaled", "Field('x', Float64)", "helpers.scale(row['x'])")
+    (repo / "helpers.py").write_text("def scale(x):\n    return x * 2\n")
+    (repo / "odfv.py").write_text("import helpers\n" + (repo / "odfv.py").read_text())
+    store = FeatureStore(repo)
+    (current,) = [o for o in store.load_definitions() if o.name == "scaled"]
+    old = current.to_spec()
+    old["function"] = {k: v for k, v in old["function"].items() if k != "deps"}
+    old["function"]["hash"] = current.text_hash  # what an older pitstore registered
+    registered = from_spec("on_demand_feature_view", old)
+    assert store.transform_function(registered)({"x": 1.5}) == {"y": 3.0}

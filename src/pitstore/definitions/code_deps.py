@@ -17,6 +17,7 @@ It is a text walk over names, not an analysis of what runs: a name that is also 
 from __future__ import annotations
 
 import inspect
+import os
 import textwrap
 import types
 from collections.abc import Callable, Iterator
@@ -28,13 +29,19 @@ _CONSTANT_TYPES = (int, float, complex, str, bytes, bool, type(None))
 
 
 def dependencies(function: Callable[..., Any]) -> list[str]:
-    """Texts of the user code ``function`` reaches, each headed by what it is, sorted."""
+    """Texts of the user code ``function`` reaches, each headed by what it is, sorted.
+
+    Headings name files by their path from the function's own folder, not by module name:
+    the repo loader imports a repo's modules under a package of its own, so the same code
+    applied from the SDK and loaded by a server must get the same fingerprint."""
+    home = _source_file(function)
+    root = Path(home).resolve().parent if home else Path.cwd()
     found: dict[str, str] = {}
-    _walk(function, found, {id(function)})
+    _walk(function, root, found, {id(function)})
     return [f"# {key}\n{found[key]}" for key in sorted(found)]
 
 
-def _walk(function: Callable[..., Any], found: dict[str, str], seen: set[int]) -> None:
+def _walk(function: Callable[..., Any], root: Path, found: dict[str, str], seen: set[int]) -> None:
     code = getattr(function, "__code__", None)
     if code is None:
         return
@@ -42,32 +49,53 @@ def _walk(function: Callable[..., Any], found: dict[str, str], seen: set[int]) -
     reached = [(n, namespace[n]) for n in sorted(_names(code)) if n in namespace]
     cells = zip(code.co_freevars, getattr(function, "__closure__", None) or (), strict=False)
     reached += [(n, _cell(c)) for n, c in cells]
+    where = _where(_source_file(function), root)
     for name, value in reached:
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        _add(name, value, function, found, seen)
+        if _is_constant(value):
+            found[f"{where}: {name}"] = f"{name} = {_constant_text(value)}\n"
+        elif id(value) not in seen:
+            seen.add(id(value))
+            _add(value, root, found, seen)
 
 
-def _add(
-    name: str,
-    value: Any,
-    owner: Callable[..., Any],
-    found: dict[str, str],
-    seen: set[int],
-) -> None:
+def _add(value: Any, root: Path, found: dict[str, str], seen: set[int]) -> None:
     if isinstance(value, types.ModuleType):
         path = getattr(value, "__file__", None)
         if path and _is_user_file(path):
-            found[f"module {value.__name__}"] = Path(path).read_text(encoding="utf-8")
+            try:
+                found[f"module {_where(path, root)}"] = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):  # not a text file on disk: its name only
+                found[f"module {_where(path, root)}"] = ""
     elif isinstance(value, types.FunctionType | type):
         text = _user_source(value)
         if text is not None:
-            found[f"{value.__module__}.{value.__qualname__}"] = text
+            found[f"{_where(_source_file(value), root)}: {value.__qualname__}"] = text
             if isinstance(value, types.FunctionType):
-                _walk(value, found, seen)
-    elif _is_constant(value):
-        found[f"{owner.__module__}.{name}"] = f"{name} = {value!r}\n"
+                _walk(value, root, found, seen)
+
+
+def _source_file(value: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(value)
+    except TypeError:  # built in
+        return None
+
+
+def _where(path: str | None, root: Path) -> str:
+    """A file's path from ``root`` (``helpers.py``, ``lib/scale.py``, ``../common.py``)."""
+    if path is None:
+        return "?"
+    return Path(os.path.relpath(Path(path).resolve(), root)).as_posix()
+
+
+def _constant_text(value: Any) -> str:
+    """``repr``, with sets sorted (their order follows the process's hash seed)."""
+    if isinstance(value, frozenset):
+        return "frozenset({" + ", ".join(sorted(_constant_text(v) for v in value)) + "})"
+    if isinstance(value, tuple):
+        items = [_constant_text(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return repr(value)
 
 
 def _names(code: types.CodeType) -> Iterator[str]:
@@ -105,11 +133,14 @@ def _user_source(value: Any) -> str | None:
 @cache
 def _not_user_roots() -> tuple[Path, ...]:
     """The standard library, installed packages, and pitstore itself (editable or not)."""
+    import site
     import sysconfig
 
     paths = sysconfig.get_paths()
     keys = ("stdlib", "platstdlib", "purelib", "platlib")
-    roots = [Path(paths[k]).resolve() for k in keys if k in paths]
+    found = [paths[k] for k in keys if k in paths]
+    found += [*site.getsitepackages(), site.getusersitepackages()]  # Debian's dist-packages...
+    roots = [Path(p).resolve() for p in found]
     return (*roots, Path(__file__).resolve().parents[1])
 
 

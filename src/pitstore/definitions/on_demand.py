@@ -111,6 +111,12 @@ class OnDemandFeatureView(Definition):
         has none, as before deps were kept)."""
         return self._code_fingerprint()[1]
 
+    @property
+    def text_hash(self) -> str:
+        """sha256 of the function's text alone: the hash registries kept before deps were
+        (a view applied then still runs until it is applied again)."""
+        return hashlib.sha256(self.code.encode()).hexdigest()
+
     def _code_fingerprint(self) -> tuple[tuple[str, ...], str]:
         # Computed when first needed, not in __init__: the decorator runs while its module is
         # still being imported, before the helpers defined below the function exist.

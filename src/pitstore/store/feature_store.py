@@ -123,6 +123,9 @@ class FeatureStore:
         for obj in objects:
             if isinstance(obj, OnDemandFeatureView) and obj.function is not None:
                 self._functions[obj.code_hash] = obj.function
+                # Registered before deps were kept: matched by its text, as then (`plan`
+                # shows the deps to record)
+                self._functions.setdefault(obj.text_hash, obj.function)
 
     def transform_function(self, view: OnDemandFeatureView) -> Callable[..., Any]:
         """The function of a registered on-demand view, checked against its registered code."""
