@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from pitstore import FeatureView, Field, Float64, ParquetSource
-from pitstore.offline.duckdb import sql
 from pitstore.store.materialize import BEGINNING
 from push_helpers import T0, event, logged_rows, make_repo, online, push_source
 from repo_helpers import TRIP_SCHEMA, city_driver, make_store
@@ -43,12 +41,7 @@ def tied_rows(rng: random.Random) -> list[dict[str, object]]:
     return rows
 
 
-@pytest.mark.parametrize("packed", [True, False], ids=["packed-key", "struct-key"])
-def test_the_row_read_last_wins_offline_and_online(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed: bool
-) -> None:
-    if not packed:  # ranges too wide for one HUGEINT: the struct order key
-        monkeypatch.setattr(sql, "PACKED_BITS", 0)
+def test_the_row_read_last_wins_offline_and_online(tmp_path: Path) -> None:
     rng = random.Random(5)
     rows = tied_rows(rng)
     folder = tmp_path / "data" / "trips"

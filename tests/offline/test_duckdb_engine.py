@@ -17,7 +17,7 @@ import pytest
 
 from pitstore.errors import ConfigError, NotFoundError, SchemaError
 from pitstore.offline.base import ViewQuery
-from pitstore.offline.duckdb import DuckDBEngine, sql
+from pitstore.offline.duckdb import DuckDBEngine
 from pitstore.offline.duckdb.entities import is_sql
 
 from .helpers import UTC_US, at, ts_array, view, write_parquet
@@ -555,27 +555,9 @@ def test_a_feature_stored_in_a_type_its_declaration_would_change_is_refused(
     assert read("whole", pa.string()) == ["1", "2"]
 
 
-def test_order_keys_are_packed_when_the_ranges_fit_else_a_struct() -> None:
-    day = 86_400_000_000
-    packed = sql.order_key([0, 30 * day, -day, 31 * day, 3, 10_000_000])
-    assert isinstance(packed, sql.PackedKey)
-    # ts - lo, then created rank, then file (2 bits), then row (24 bits)
-    assert (packed.file_shift, packed.created_shift) == (24, 26)
-    assert packed.ts_shift == 26 + (32 * day + 1).bit_length()
-    assert isinstance(sql.order_key([None, None, None, None, None, None]), sql.PackedKey)
-    # calendar-wide ts and created leave no room for a row number of 2^12 rows
-    first, last = sql.epoch_us(FIRST), sql.epoch_us(LAST)
-    assert isinstance(sql.order_key([first, last, first, last, 0, 4095]), sql.StructKey)
-
-
-@pytest.mark.parametrize("packed", [True, False], ids=["packed-key", "struct-key"])
-def test_ties_and_ttls_at_the_ends_of_the_calendar(
-    engine: DuckDBEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed: bool
-) -> None:
-    # Entity times before and after every row are clamped into the packed key's range; a
-    # TTL floor past either end must keep or drop rows as the unpacked rule does.
-    if not packed:
-        monkeypatch.setattr(sql, "PACKED_BITS", 0)
+def test_ties_and_ttls_at_the_ends_of_the_calendar(engine: DuckDBEngine, tmp_path: Path) -> None:
+    # Ties on (ts, created) go to the row read last; a null created ranks lowest; TTL floors
+    # and entity times at the ends of the calendar.
     tied = datetime(2024, 1, 1, tzinfo=UTC)
     table = pa.table(
         {
@@ -600,20 +582,27 @@ def test_ties_and_ttls_at_the_ends_of_the_calendar(
     assert engine.latest(v, FIRST, tied).read_all().sort_by("k")["val"].to_pylist() == [5.0, 6.0]
 
 
-def test_packed_entity_keys_and_ttl_floors_are_clamped_into_range() -> None:
-    # A narrow ts range with wide created and position fields: an entity time centuries
-    # away, times 2^ts_shift, would overflow HUGEINT if it were not clamped first.
-    import duckdb
-
-    key = sql.order_key([0, 1000, 0, 2**60, 0, 2**30])
-    assert isinstance(key, sql.PackedKey) and key.ts_shift > 90
-    rows = [(sql.epoch_us(LAST), 1000), (sql.epoch_us(FIRST), -1), (500, 500)]
-    for ts, clamped in rows:
-        top = 2**key.ts_shift
-        query = (
-            f"SELECT {key.entity('t')}, {key.not_before('k', 't::HUGEINT')} "
-            f"FROM (VALUES ({ts}::BIGINT, {500 * top}::HUGEINT)) v(t, k)"
-        )
-        entity, fresh = duckdb.sql(query).fetchall()[0]
-        assert entity == clamped * top + top - 1
-        assert fresh == (ts <= 500)
+def test_source_columns_named_like_the_engines_own_are_read(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    # materialization joined the source with columns of its own names: a source column of
+    # the same name was an ambiguous reference
+    table = pa.table(
+        {
+            "__pitstore_k0": pa.array([1, 1, 2], I64),
+            "__pitstore_ts": ts_array([at(0), at(5), at(1)], "UTC"),
+            "__pitstore_c": ts_array([at(0), at(0), at(0)], "UTC"),
+            "__pitstore_v0": pa.array([1.0, 2.0, 3.0], pa.float64()),
+        }
+    )
+    path = write_parquet(tmp_path, table)
+    v = view(
+        "v",
+        path,
+        [("__pitstore_k0", I64)],
+        [("__pitstore_v0", pa.float64())],
+        ts="__pitstore_ts",
+        created="__pitstore_c",
+    )
+    latest = engine.latest(v, at(0), at(9)).read_all().sort_by("__pitstore_k0")  # type: ignore[arg-type]
+    assert latest["__pitstore_v0"].to_pylist() == [2.0, 3.0]

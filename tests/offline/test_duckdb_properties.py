@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pitstore.offline.base import ViewQuery
-from pitstore.offline.duckdb import DuckDBEngine, sql
+from pitstore.offline.duckdb import DuckDBEngine
 
 from .helpers import UTC_US, at, render, ts_array, view, write_parquet
 from .oracle import OracleView, oracle
@@ -94,8 +94,6 @@ class Scenario:
     entity_kind: str
     source_zones: list[str | None]
     units: list[str]
-    packed: bool
-    """Whether order keys may be packed in one HUGEINT (else the struct fallback)."""
 
 
 @st.composite
@@ -114,7 +112,6 @@ def scenarios(draw: Any) -> Scenario:
         entity_kind=draw(st.sampled_from(["arrow", "pandas", "polars", "path", "sql"])),
         source_zones=[draw(st.sampled_from(ZONES)) for _ in range(3)],
         units=[draw(st.sampled_from(["us", "ms", "ns"])) for _ in range(3)],
-        packed=draw(st.booleans()),
     )
 
 
@@ -216,10 +213,7 @@ def _oracle_views(sc: Scenario, views: list[ViewQuery]) -> list[OracleView]:
 def test_engine_matches_oracle(engine: DuckDBEngine, folder: Path, sc: Scenario) -> None:
     views = _views(sc, folder)
     table = _entity_table(sc)
-    with pytest.MonkeyPatch.context() as patch:
-        if not sc.packed:
-            patch.setattr(sql, "PACKED_BITS", 0)
-        result = engine.historical(_entity_input(sc, table, folder), views).to_arrow()
+    result = engine.historical(_entity_input(sc, table, folder), views).to_arrow()
 
     assert result.num_rows == len(sc.entities)
     assert result.column_names[:4] == ["row_id", "k", "s", "event_timestamp"]

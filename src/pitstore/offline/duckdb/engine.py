@@ -129,8 +129,8 @@ class DuckDBEngine:
     def latest(self, view: ViewQuery, start: datetime, end: datetime) -> pa.RecordBatchReader:
         """Latest row per entity among rows with ``start <= ts <= end`` (naive times are UTC).
 
-        Deduplicated inside DuckDB with one hash aggregation (``arg_max`` on the order key,
-        :mod:`.sql`); the batches stream out of DuckDB.
+        Deduplicated inside DuckDB with one hash aggregation (``arg_max`` on the packed
+        ``(ts, created)`` order key); the batches stream out of DuckDB.
         """
         import pyarrow as pa
 

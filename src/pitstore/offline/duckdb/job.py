@@ -13,7 +13,7 @@ from pitstore.offline.duckdb.entities import (
     row_numbers,
     slim_table,
 )
-from pitstore.offline.duckdb.sources import SourceSchema, packed, translate_errors
+from pitstore.offline.duckdb.sources import SourceSchema, translate_errors
 
 if TYPE_CHECKING:
     import duckdb
@@ -135,31 +135,25 @@ class DuckDBRetrievalJob:
             bounds = f"SELECT min({sql.TS}), max({sql.TS}) FROM {relation}"
             lo, hi = cur.sql(bounds).fetchall()[0]
         plans = [
-            self._scan_plan(cur, view, src, lo, hi)
+            self._scan_plan(view, src, lo, hi)
             for view, src in zip(self._views, self._sources, strict=True)
         ]
         return _Prepared(relation, plans)
 
     @staticmethod
     def _scan_plan(
-        cur: duckdb.DuckDBPyConnection,
-        view: ViewQuery,
-        source: SourceSchema,
-        lo: int | None,
-        hi: int | None,
+        view: ViewQuery, source: SourceSchema, lo: int | None, hi: int | None
     ) -> sql.ScanPlan:
         """Prune the source to ``[min(entity ts) - lookback, max(entity ts)]``.
 
-        The lookback is the TTL, or the longest window of an aggregated view. A plain view's
-        rows are ordered by a packed key (the ASOF join sorts every row by it).
+        The lookback is the TTL, or the longest window of an aggregated view.
         """
         ts = view.source.timestamp_field
         if lo is None or hi is None:  # no entity row has a timestamp: nothing can match
             return source.scan_plan(view, "FALSE")
         lookback = view.lookback_us
         low = lo - lookback if lookback is not None else None
-        plan = source.scan_plan(view, sql.time_filter(ts, source.sql_types[ts], low, hi))
-        return plan if view.aggregations else packed(cur, plan)
+        return source.scan_plan(view, sql.time_filter(ts, source.sql_types[ts], low, hi))
 
     def _full_sql(self, cur: duckdb.DuckDBPyConnection, prepared: _Prepared) -> str:
         """The query returning the input columns and the features (for DuckDB to write)."""

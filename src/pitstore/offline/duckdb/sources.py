@@ -6,18 +6,11 @@ import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pitstore.errors import NotFoundError, PitstoreError, SchemaError
-from pitstore.offline.duckdb.sql import (
-    ScanPlan,
-    StructKey,
-    epoch_us_expr,
-    order_bounds_sql,
-    order_key,
-    parquet_scan,
-)
+from pitstore.offline.duckdb.sql import ScanPlan, epoch_us_expr, parquet_scan
 from pitstore.offline.duckdb.types import is_timestamp_sql
 from pitstore.offline.validation import check_source_schema
 
@@ -42,8 +35,7 @@ class SourceSchema:
         return epoch_us_expr(column, self.sql_types[column])
 
     def scan_plan(self, view: ViewQuery, where: str) -> ScanPlan:
-        """The plan reading this source for ``view`` with the row filter ``where``, ordering
-        rows with the struct key (see :func:`packed`)."""
+        """The plan reading this source for ``view`` with the row filter ``where``."""
         created = view.source.created_timestamp_field
         return ScanPlan(
             view=view,
@@ -51,22 +43,11 @@ class SourceSchema:
             where=where,
             ts_us=self.epoch_us(view.source.timestamp_field),
             created_us=self.epoch_us(created) if created else None,
-            key=StructKey(),
         )
 
     def describe(self) -> str:
         """The column list, for error messages."""
         return ", ".join(self.arrow.names)
-
-
-def packed(cur: duckdb.DuckDBPyConnection, plan: ScanPlan) -> ScanPlan:
-    """``plan`` with its order key packed in one HUGEINT when the rows' ranges allow, sized by
-    a pass over the timestamps of the rows it reads. It pays where every row is ordered (the
-    ASOF join sorts by it); ``latest_sql`` orders only each key's newest rows."""
-    query = order_bounds_sql(plan.relation, plan.where, plan.ts_us, plan.created_us)
-    with translate_errors(f"view {plan.view.name!r}", plan.view.source.path):
-        bounds = cur.sql(query).fetchall()[0]
-    return replace(plan, key=order_key(bounds))
 
 
 def _is_remote(path: str) -> bool:

@@ -5,17 +5,15 @@ Plan of a point-in-time retrieval (DESIGN.md section 3), per view:
 1. scan the Parquet source directly, projecting the keys, the timestamps and the features, with
    a filter on the raw timestamp column that DuckDB pushes into the Parquet reader (row groups
    outside ``[min(entity ts) - ttl, max(entity ts)]`` are skipped);
-2. ``ASOF LEFT JOIN`` the entity rows to it on the keys and on one *order key*, which orders
-   source rows by ``(ts, created, f, r)``: a null created ranks lowest, and ``f, r`` are the
-   row's place in the source (DuckDB's ``file_index`` and ``file_row_number``). An entity
-   row's key is above every source row with its ts, so the greatest source key ``<=`` it is
-   exactly the candidate with the greatest ts, then the greatest created, then, for rows equal
-   in both, the one read last (files in order, rows in file order): the tie-break costs no
-   extra pass (no dedup step, no window), and ``latest_sql`` and ``events_sql`` order by the
-   same key, so materialized and pushed values agree with training data even on exact ties.
-   The key is one HUGEINT of bit fields sized by a first pass over the rows' timestamps
-   (:class:`PackedKey`), or, when the ranges are too wide for 126 bits, a struct
-   (:class:`StructKey`);
+2. ``ASOF LEFT JOIN`` the entity rows to it on the keys and on one *order key*, a struct
+   ``(o, f, r)``: ``o`` encodes ``(ts, created)`` as a single HUGEINT, ``epoch_us(ts) * 2^64 +
+   rank(created)`` with a null created ranked lowest; ``f, r`` are the row's place in the
+   source (DuckDB's ``file_index`` and ``file_row_number``). The greatest order key ``<=`` the
+   entity's ``(epoch_us(ts) * 2^64 + (2^64 - 1), max, max)`` is exactly the candidate with the
+   greatest ts, then the greatest created, then, for rows equal in both, the one read last
+   (files in order, rows in file order): the tie-break costs no extra pass (no dedup step, no
+   window), and ``latest_sql`` and ``events_sql`` order by the same key, so materialized and
+   pushed values agree with training data even on exact ties;
 3. apply the TTL after the match: if the chosen row is older than ``ts - ttl``, every other
    candidate is older still, so the features are null.
 
@@ -42,14 +40,12 @@ RN = "__pitstore_rn"
 """Entity row number (input order)."""
 TS = "__pitstore_ts"
 """Entity timestamp as microseconds since the epoch (UTC)."""
-RESERVED = "__pitstore_k"
-"""Prefix of a join key's alias beside source columns (``__pitstore_k0``...)."""
+RESERVED = "__pitstore_"
+"""Prefix of the engine's own column names (a source's columns are read under them)."""
 ORD = "__pitstore_o"
-"""Order key (:data:`OrderKey`); an entity row has one per view, ``__pitstore_o<i>``."""
+"""Order key: ``{o: (ts, created) packed into one HUGEINT, f: file_index, r: file_row_number}``."""
 
 _SCALE = 2**64
-#: Bits a packed order key may use: HUGEINT is signed, and the entity side reaches -1.
-PACKED_BITS = 126
 _INT64_MAX = 2**63 - 1
 _CREATED_OFFSET = 2**63  # moves a signed int64 of microseconds into [0, 2^64)
 _WIDEN_US = 1_000_000  # pruning bounds are widened by 1 s, so unit truncation can't drop a row
@@ -132,103 +128,28 @@ def epoch_us_expr(column: str, column_type: str) -> str:
     return f"epoch_us(CAST({ident(column)} AS {target}))"
 
 
-@dataclass(frozen=True, slots=True)
-class PackedKey:
-    """The order key as one HUGEINT: ``(ts - ts_lo, created rank, file_index, file_row_number)``
-    in bit fields just wide enough for the rows the query reads (:func:`order_key`).
-
-    A created rank is ``created - created_lo + 1``, and 0 for a null created (lowest). One
-    HUGEINT compares several times faster than a struct: materializing 15M rows took 1.95 s
-    with it and 2.5 s with the struct (bench/RESULTS.md).
-    """
-
-    ts_lo: int
-    ts_hi: int
-    created_lo: int | None
-    """None: the view has no created column, or the rows read have no created value."""
-    ts_shift: int
-    created_shift: int
-    file_shift: int
-
-    def source(self, ts_us: str, created_us: str | None) -> str:
-        position = f"(file_index::BIGINT * {2**self.file_shift} + file_row_number::BIGINT)"
-        key = f"({ts_us}::HUGEINT - {self.ts_lo}) * {2**self.ts_shift}::HUGEINT + {position}"
-        if created_us is not None and self.created_lo is not None:
-            rank = f"coalesce({created_us}::HUGEINT - {self.created_lo} + 1, 0)"
-            key += f" + {rank} * {2**self.created_shift}::HUGEINT"
-        return f"({key})"
-
-    def entity(self, ts_us: str) -> str:
-        # Clamped to the rows' range, so that the product cannot overflow: a ts before every
-        # row gives -1 (below all), one after every row the greatest key of the last ts.
-        clamped = f"least(greatest({ts_us}::HUGEINT, {self.ts_lo - 1}), {self.ts_hi})"
-        top = 2**self.ts_shift
-        key = f"({clamped} - {self.ts_lo}) * {top}::HUGEINT + {top - 1}::HUGEINT"
-        return f"(CASE WHEN {ts_us} IS NOT NULL THEN {key} END)"
-
-    def not_before(self, key: str, floor_us: str) -> str:
-        clamped = f"least(greatest({floor_us}, {self.ts_lo - 1}), {self.ts_hi + 1})"
-        return f"{key} >= ({clamped} - {self.ts_lo}) * {2**self.ts_shift}::HUGEINT"
+def source_order_key(
+    ts_us: str,
+    created_us: str | None,
+    place: tuple[str, str] = ("file_index", "file_row_number"),
+) -> str:
+    """The order key of a source row: ts first, then created (null lowest), then its place in
+    the source, ``place`` (the row read last is the greatest; see the module's docstring)."""
+    ts = f"{ts_us}::HUGEINT * {_SCALE}"
+    packed = (
+        f"({ts})"
+        if created_us is None
+        else f"({ts} + coalesce({created_us}::HUGEINT + {_CREATED_OFFSET}, 0))"
+    )
+    return f"{{'o': {packed}, 'f': {place[0]}::BIGINT, 'r': {place[1]}::BIGINT}}"
 
 
-@dataclass(frozen=True, slots=True)
-class StructKey:
-    """The order key as a struct ``{o, f, r}`` (``o`` = ts * 2^64 + created rank), for rows
-    whose ranges do not fit one HUGEINT (:func:`order_key`)."""
-
-    def source(self, ts_us: str, created_us: str | None) -> str:
-        ts = f"{ts_us}::HUGEINT * {_SCALE}"
-        packed = (
-            f"({ts})"
-            if created_us is None
-            else f"({ts} + coalesce({created_us}::HUGEINT + {_CREATED_OFFSET}, 0))"
-        )
-        return f"{{'o': {packed}, 'f': file_index::BIGINT, 'r': file_row_number::BIGINT}}"
-
-    def entity(self, ts_us: str) -> str:
-        packed = f"({ts_us}::HUGEINT * {_SCALE} + {_SCALE - 1})"
-        key = f"{{'o': {packed}, 'f': {_INT64_MAX}::BIGINT, 'r': {_INT64_MAX}::BIGINT}}"
-        # A struct of nulls is not null: a row without a ts must match nothing
-        return f"(CASE WHEN {ts_us} IS NOT NULL THEN {key} END)"
-
-    def not_before(self, key: str, floor_us: str) -> str:
-        return f"{key}.o >= ({floor_us}) * {_SCALE}"
-
-
-OrderKey = PackedKey | StructKey
-"""A source row's place in the tie order, as SQL (see the module's docstring):
-
-- ``source(ts_us, created_us)``: the key of a source row;
-- ``entity(ts_us)``: the key of an entity row, above every source row with the same ts;
-- ``not_before(key, floor_us)``: whether a source key's ts is at least ``floor_us``."""
-
-
-def order_bounds_sql(relation: str, where: str, ts_us: str, created_us: str | None) -> str:
-    """The ranges :func:`order_key` needs, over the rows a query reads (one cheap pass over
-    the timestamp columns)."""
-    created = [f"min({created_us})", f"max({created_us})"] if created_us else ["NULL", "NULL"]
-    cols = [f"min({ts_us})", f"max({ts_us})", *created]
-    cols += ["max(file_index)", "max(file_row_number)"]
-    return f"SELECT {', '.join(cols)} FROM {relation} WHERE {where}"
-
-
-def order_key(bounds: Sequence[int | None]) -> OrderKey:
-    """The narrowest key for rows with the ranges ``bounds`` (:func:`order_bounds_sql`'s row):
-    packed in one HUGEINT when the fields fit, else the struct."""
-    ts_lo, ts_hi, created_lo, created_hi, file_max, row_max = bounds
-    if ts_lo is None or ts_hi is None:  # no row: nothing to order
-        return PackedKey(0, 0, None, 0, 0, 0)
-    row_bits = (row_max or 0).bit_length()
-    position_bits = (file_max or 0).bit_length() + row_bits
-    created_bits = 0
-    if created_lo is not None and created_hi is not None:
-        created_bits = (created_hi - created_lo + 1).bit_length()
-    ts_shift = created_bits + position_bits
-    # ts - ts_lo runs from -1 to ts_hi - ts_lo + 1 (clamped entity times and TTL floors)
-    total = (ts_hi - ts_lo + 1).bit_length() + ts_shift
-    if total > PACKED_BITS or position_bits > 62:
-        return StructKey()
-    return PackedKey(ts_lo, ts_hi, created_lo, ts_shift, position_bits, row_bits)
+def entity_order_key(ts_us_expr: str) -> str:
+    """The order key of an entity row: above every source row with the same ts."""
+    packed = f"({ts_us_expr}::HUGEINT * {_SCALE} + {_SCALE - 1})"
+    key = f"{{'o': {packed}, 'f': {_INT64_MAX}::BIGINT, 'r': {_INT64_MAX}::BIGINT}}"
+    # A struct of nulls is not null: a row without a ts must match nothing
+    return f"(CASE WHEN {ts_us_expr} IS NOT NULL THEN {key} END)"
 
 
 def feature_expr(column: str, arrow_type: pa.DataType) -> str:
@@ -239,7 +160,7 @@ def feature_expr(column: str, arrow_type: pa.DataType) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ScanPlan:
-    """How one view's source is read: the relation, the row filter and the order key."""
+    """How one view's source is read: the relation and the row filter."""
 
     view: ViewQuery
     relation: str
@@ -248,32 +169,26 @@ class ScanPlan:
     """Expression: the row's ts in microseconds (see :func:`epoch_us_expr`)."""
     created_us: str | None
     """Expression: the row's created timestamp in microseconds, if the view has one."""
-    key: OrderKey
-
-    def order(self) -> str:
-        """Expression: the row's order key."""
-        return self.key.source(self.ts_us, self.created_us)
 
 
 def _source_cte(index: int, plan: ScanPlan) -> str:
     view = plan.view
     cols = [ident(k) for k in view.join_keys]
-    cols.append(f"{plan.order()} AS {ORD}")
+    cols.append(f"{source_order_key(plan.ts_us, plan.created_us)} AS {ORD}")
     for j, feature in enumerate(view.features):
         cols.append(f"{feature_expr(feature.column, feature.arrow_type)} AS f{index}_{j}")
     return f"s{index} AS (SELECT {', '.join(cols)} FROM {plan.relation} WHERE {plan.where})"
 
 
-def _join_cte(index: int, plan: ScanPlan) -> str:
-    view = plan.view
+def _join_cte(index: int, view: ViewQuery) -> str:
     on = [f"e.{ident(k)} = s.{ident(k)}" for k in view.join_keys]
-    on.append(f"e.{ORD}{index} >= s.{ORD}")
+    on.append(f"e.{ORD} >= s.{ORD}")
     cols = [f"e.{RN}"]
     for j in range(len(view.features)):
         value = f"s.f{index}_{j}"
         if view.ttl is not None:
-            fresh = plan.key.not_before(f"s.{ORD}", f"e.{TS}::HUGEINT - {ttl_us(view.ttl)}")
-            value = f"CASE WHEN {fresh} THEN {value} END"
+            floor = f"((e.{TS} - {ttl_us(view.ttl)})::HUGEINT * {_SCALE})"
+            value = f"CASE WHEN s.{ORD}.o >= {floor} THEN {value} END"
         cols.append(f"{value} AS f{index}_{j}")
     return (
         f"j{index} AS (SELECT {', '.join(cols)} FROM e "
@@ -289,13 +204,7 @@ def historical_sql(entity_relation: str, plans: Sequence[ScanPlan], passthrough:
     front of the features (otherwise only the features are returned).
     """
     keys = sorted({k for plan in plans for k in plan.view.join_keys})
-    entity_cols = [RN, *(ident(k) for k in keys), TS]
-    # Each view's entity key: keys are packed per source (its own ranges)
-    entity_cols += [
-        f"{plan.key.entity(TS)} AS {ORD}{i}"
-        for i, plan in enumerate(plans)
-        if not plan.view.aggregations
-    ]
+    entity_cols = [RN, *(ident(k) for k in keys), TS, f"{entity_order_key(TS)} AS {ORD}"]
     ctes = [f"e AS (SELECT {', '.join(entity_cols)} FROM {entity_relation})"]
     outputs: list[str] = []
     for i, plan in enumerate(plans):
@@ -303,7 +212,7 @@ def historical_sql(entity_relation: str, plans: Sequence[ScanPlan], passthrough:
             ctes += aggregate_ctes(i, plan)
         else:
             ctes.append(_source_cte(i, plan))
-            ctes.append(_join_cte(i, plan))
+            ctes.append(_join_cte(i, plan.view))
         for j, feature in enumerate(plan.view.features):
             outputs.append(f"j{i}.f{i}_{j} AS {ident(feature.output)}")
     joins = [f"JOIN j{i} ON j{i}.{RN} = j0.{RN}" for i in range(1, len(plans))]
@@ -334,7 +243,7 @@ def aggregate_ctes(index: int, plan: ScanPlan) -> list[str]:
     inputs = list(dict.fromkeys(f.column for f in view.features))
     slot = {column: f"v{index}_{n}" for n, column in enumerate(inputs)}
     keys = [ident(k) for k in view.join_keys]
-    order = plan.order()
+    order = source_order_key(plan.ts_us, plan.created_us)
     not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
     event_cols = [*keys, f"{plan.ts_us} AS {TS}", f"{order} AS {ORD}"]
     event_cols += [f"{ident(c)} AS {slot[c]}" for c in inputs]
@@ -372,7 +281,16 @@ def _join_aggregate(function: str, value: str, inside: str) -> str:
 
 
 def latest_sql(plan: ScanPlan) -> str:
-    """Latest row per entity (greatest ts, then created) among the filtered source rows."""
+    """Latest row per entity (greatest ts, then created, then read last) among the filtered
+    source rows.
+
+    Two passes: each key's greatest ts (a plain BIGINT ``max``), then ``arg_max`` of the order
+    key over the rows at that ts only (a join on key and ts). One ``arg_max`` of a struct
+    over every row took 2.5 s on 10M rows, the two passes 0.9 s. The source's columns are
+    read under names of the engine's own (``__pitstore_*``) in ``s``, so no column of the
+    source can clash with the join's. ``s`` is read twice, not kept: DuckDB would otherwise
+    hold every source row in memory between the passes (1 GiB instead of 0.3 for 15M rows).
+    """
     view = plan.view
     source = view.source
     created = (
@@ -380,31 +298,35 @@ def latest_sql(plan: ScanPlan) -> str:
         if source.created_timestamp_field
         else "CAST(NULL AS TIMESTAMPTZ)"
     )
-    fields = [f"t := CAST({ident(source.timestamp_field)} AS TIMESTAMPTZ)", f"c := {created}"]
-    fields += [
-        f"f{j} := {feature_expr(f.column, f.arrow_type)}" for j, f in enumerate(view.features)
+    keys = [f"{RESERVED}k{i}" for i in range(len(view.join_keys))]
+    read = [f"{ident(k)} AS {alias}" for k, alias in zip(view.join_keys, keys, strict=True)]
+    read += [f"{plan.ts_us} AS {TS}", f"{plan.created_us or 'NULL::BIGINT'} AS {RESERVED}c"]
+    read += ["file_index AS __pitstore_f", "file_row_number AS __pitstore_r"]
+    read += [f"CAST({ident(source.timestamp_field)} AS TIMESTAMPTZ) AS {RESERVED}t"]
+    read += [f"{created} AS {RESERVED}tc"]
+    read += [
+        f"{feature_expr(f.column, f.arrow_type)} AS {RESERVED}v{j}"
+        for j, f in enumerate(view.features)
     ]
-    order = plan.order()
-    keys = ", ".join(ident(k) for k in view.join_keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
-    picked = [
-        "struct_extract(r, 't') AS __ts",
-        "struct_extract(r, 'c') AS __created",
-        *(f"struct_extract(r, 'f{j}') AS {ident(f.output)}" for j, f in enumerate(view.features)),
+    fields = [f"t := s.{RESERVED}t", f"c := s.{RESERVED}tc"]
+    fields += [f"f{j} := s.{RESERVED}v{j}" for j in range(len(view.features))]
+    created_us = f"s.{RESERVED}c" if plan.created_us else None
+    order = source_order_key(f"s.{TS}", created_us, ("s.__pitstore_f", "s.__pitstore_r"))
+    on = [f"s.{k} = m.{k}" for k in keys] + [f"s.{TS} = m.{TS}"]
+    group = ", ".join(f"s.{k}" for k in keys)
+    picked = [f"{k} AS {ident(name)}" for k, name in zip(keys, view.join_keys, strict=True)]
+    picked += ["struct_extract(r, 't') AS __ts", "struct_extract(r, 'c') AS __created"]
+    picked += [
+        f"struct_extract(r, 'f{j}') AS {ident(f.output)}" for j, f in enumerate(view.features)
     ]
-    # Two passes: each key's greatest ts (a plain BIGINT max), then the order key over the
-    # rows at that ts only. One arg_max of a struct over every row took twice as long.
-    newest = [f"{ident(k)} AS {ident(RESERVED + str(i))}" for i, k in enumerate(view.join_keys)]
-    newest.append(f"max({plan.ts_us}) AS {TS}")
-    on = [f"{ident(k)} = m.{ident(RESERVED + str(i))}" for i, k in enumerate(view.join_keys)]
-    on.append(f"{plan.ts_us} = m.{TS}")
-    filtered = f"FROM {plan.relation} WHERE {plan.where} AND {not_null}"
     return (
-        f"WITH m AS (SELECT {', '.join(newest)} {filtered} GROUP BY {keys}) "
-        f"SELECT {keys}, {', '.join(picked)} FROM ("
-        f"SELECT {keys}, arg_max(struct_pack({', '.join(fields)}), {order}) AS r "
-        f"FROM {plan.relation} JOIN m ON {' AND '.join(on)} "
-        f"WHERE {plan.where} GROUP BY {keys})"
+        f"WITH s AS NOT MATERIALIZED (SELECT {', '.join(read)} FROM {plan.relation} "
+        f"WHERE {plan.where} AND {not_null}), "
+        f"m AS (SELECT {', '.join(keys)}, max({TS}) AS {TS} FROM s GROUP BY {', '.join(keys)}) "
+        f"SELECT {', '.join(picked)} FROM ("
+        f"SELECT {group}, arg_max(struct_pack({', '.join(fields)}), {order}) AS r "
+        f"FROM s JOIN m ON {' AND '.join(on)} GROUP BY {group})"
     )
 
 
@@ -413,7 +335,7 @@ def events_sql(plan: ScanPlan, lo_us: int, hi_us: int) -> str:
     view = plan.view
     keys = ", ".join(ident(k) for k in view.join_keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in view.join_keys)
-    order = plan.order()
+    order = source_order_key(plan.ts_us, plan.created_us)
     created = plan.created_us or "NULL::BIGINT"
     inputs = list(dict.fromkeys(f.column for f in view.features))
     cols = [
