@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -424,3 +425,42 @@ def test_an_apply_that_fails_half_way_leaves_the_views_to_be_refilled(
     )
     assert read.to_dict()["a__score"] == [3.0] and read.to_dict()["b__score"] == [3.0]
     store.close()
+
+
+def test_a_failed_run_does_not_wait_for_the_query_read_ahead(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # The next view's query runs while a view is written. A run that fails (or is
+    # interrupted) returns at once; it waited for that query, and Ctrl-C for the whole of it.
+    other = FeatureView(
+        "trips_copy",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
+    )
+    store.apply([other], prune=False)
+    latest = store.offline.latest
+
+    def slow_second(query, start, end):  # type: ignore[no-untyped-def]
+        if query.name == "trips_copy":  # a long query of the engine's own
+            cur = store.offline.cursor()
+            try:
+                cur.sql("SELECT count(*) FROM range(100000000000)").fetchall()
+            finally:
+                cur.close()
+        return latest(query, start, end)
+
+    def failing_write(view: str, batch: object) -> int:
+        raise StoreUnavailableError("the online store went away")
+
+    monkeypatch.setattr(store.offline, "latest", slow_second)
+    monkeypatch.setattr(store.online, "write", failing_write)
+    began = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        store.materialize(BEGINNING, T0 + timedelta(hours=1), views=["trips", "trips_copy"])
+    assert time.monotonic() - began < 5
+    # and the query read ahead was interrupted, not left running to its end
+    deadline = time.monotonic() + 5
+    while any(t.name == "pitstore-materialize" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the query read ahead still runs"
+        time.sleep(0.02)

@@ -124,6 +124,10 @@ class OfflineEngine(Protocol):
         """
         ...
 
+    def interrupt(self) -> None:
+        """Stop the queries running now, from any thread (they raise where they run)."""
+        ...
+
     def close(self) -> None:
         """Release connections and temporary files."""
         ...

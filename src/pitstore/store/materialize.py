@@ -99,8 +99,8 @@ def materialize(
             continue
         report.views.append(ViewReport(view.name, begin, end, 0, 0.0))  # filled in below
         jobs.append(_Job(query, begin, end, len(report.views) - 1))
-    for job, rows in _read_ahead(store, jobs):
-        report.views[job.slot] = _one_view(store, job, rows, progress, batch_rows)
+    for job, done in zip(jobs, _write_all(store, jobs, progress, batch_rows), strict=True):
+        report.views[job.slot] = done
     return report
 
 
@@ -121,29 +121,56 @@ def _read(store: FeatureStore, job: _Job) -> pa.RecordBatchReader:
     return store.offline.latest(job.query, job.start, job.end)
 
 
-def _read_ahead(
-    store: FeatureStore, jobs: list[_Job]
-) -> Iterator[tuple[_Job, Future[pa.RecordBatchReader]]]:
-    """Each job with its rows to come; the next job's query runs while this one's rows are
+def _write_all(
+    store: FeatureStore, jobs: list[_Job], progress: Progress | None, batch_rows: int
+) -> Iterator[ViewReport]:
+    """Each job's report, its rows written; the next job's query runs while a job's rows are
     written.
 
     The engine's query (its aggregation runs before the first batch) and the online writes
-    (often the store server's CPU) then overlap instead of taking turns. Only one query runs
-    ahead, so at most two views' results are held at once.
+    (often the store server's CPU) then overlap instead of taking turns. One query runs at a
+    time, at most one ahead, in a daemon thread: a failed or interrupted run (Ctrl-C)
+    interrupts the query still running and returns at once (a thread pool would wait for
+    it, and so would the interpreter before exiting); its result, if it comes, is closed.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    ahead = _start_read(store, jobs[0]) if jobs else None
+    try:
+        for i, job in enumerate(jobs):
+            began = time.perf_counter()
+            if progress:
+                progress.view_started(job.query.name, job.start, job.end)
+            assert ahead is not None
+            reader = ahead.result()
+            ahead = _start_read(store, jobs[i + 1]) if i + 1 < len(jobs) else None
+            yield _one_view(store, job, reader, began, progress, batch_rows)
+    finally:
+        if ahead is not None:  # a failed or interrupted run: the query read ahead is not used
+            if not ahead.done():
+                store.offline.interrupt()  # it raises soon, not after its whole run
+            ahead.add_done_callback(_close_result)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="pitstore-materialize") as pool:
-        ahead = pool.submit(_read, store, jobs[0]) if jobs else None
+
+def _start_read(store: FeatureStore, job: _Job) -> Future[pa.RecordBatchReader]:
+    """``job``'s rows, read in a daemon thread."""
+    import threading
+    from concurrent.futures import Future
+
+    future: Future[pa.RecordBatchReader] = Future()
+
+    def run() -> None:
+        future.set_running_or_notify_cancel()
         try:
-            for i, job in enumerate(jobs):
-                assert ahead is not None
-                current = ahead
-                ahead = pool.submit(_read, store, jobs[i + 1]) if i + 1 < len(jobs) else None
-                yield job, current
-        finally:
-            if ahead is not None and not ahead.cancel() and ahead.exception() is None:
-                ahead.result().close()  # a failed run: the query read ahead is not consumed
+            future.set_result(_read(store, job))
+        except BaseException as exc:  # raised where the result is awaited
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="pitstore-materialize", daemon=True).start()
+    return future
+
+
+def _close_result(future: Future[pa.RecordBatchReader]) -> None:
+    if future.exception() is None:
+        future.result().close()
 
 
 def _require(start: datetime | None) -> datetime:
@@ -185,15 +212,14 @@ def _start(store: FeatureStore, view: FeatureView, end: datetime) -> datetime:
 def _one_view(
     store: FeatureStore,
     job: _Job,
-    rows_to_write: Future[pa.RecordBatchReader],
+    reader: pa.RecordBatchReader,
+    began: float,
     progress: Progress | None,
     batch_rows: int,
 ) -> ViewReport:
-    began = time.perf_counter()
+    """Write ``job``'s rows; ``began`` is when the run turned to it (its seconds count what
+    of its query was not overlapped with the view before)."""
     query = job.query
-    if progress:
-        progress.view_started(query.name, job.start, job.end)
-    reader = rows_to_write.result()  # its query's time is counted where it was not overlapped
     rows = 0
     online = store.online
     native = getattr(store.config.online_store, "native_expiry", False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ class DuckDBEngine:
         if threads is not None:
             self._config["threads"] = threads
         self._con: duckdb.DuckDBPyConnection | None = None
+        #: Cursors not yet collected, for :meth:`interrupt` (a closed one is dropped soon).
+        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -73,7 +76,16 @@ class DuckDBEngine:
         """
         cur = self._connection().cursor()
         cur.execute("SET TimeZone = 'UTC'")
+        self._cursors.add(cur)
         return cur
+
+    def interrupt(self) -> None:
+        """Stop the queries running now on the engine's cursors (each raises where it runs)."""
+        for cur in list(self._cursors):
+            try:
+                cur.interrupt()
+            except Exception:  # closed meanwhile: nothing runs on it
+                continue
 
     def historical(
         self,

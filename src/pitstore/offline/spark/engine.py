@@ -152,6 +152,11 @@ class SparkEngine:
             table = frame.toArrow()
         return table.cast(events_schema(source, view)).to_reader(max_chunksize=65_536)
 
+    def interrupt(self) -> None:
+        """Cancel the Spark jobs running now (of every thread of this session)."""
+        if self._spark is not None:
+            self._spark.sparkContext.cancelAllJobs()
+
     def close(self) -> None:
         """Stop the session if the engine started it (an adopted session is left running)."""
         if self._spark is not None and self._owns_session:
