@@ -124,8 +124,9 @@ class OfflineEngine(Protocol):
         """
         ...
 
-    def interrupt(self) -> None:
-        """Stop the queries running now, from any thread (they raise where they run)."""
+    def interrupt(self, thread: int | None = None) -> None:
+        """Stop the queries running now that thread ``thread`` (an ident) started, or all
+        of them; callable from any thread (they raise where they run)."""
         ...
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -23,8 +24,6 @@ from pitstore.store.retrieval import view_query
 from pitstore.timeutil import to_utc
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     import pyarrow as pa
 
     from pitstore.offline.base import ViewQuery
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 #: Where an incremental run starts for a view with no watermark and no TTL.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_BATCH_ROWS = 100_000
+#: How long a failed run tries to stop the query it read ahead before leaving it behind.
+STOP_WAIT_S = 5.0
 
 
 class Progress(Protocol):
@@ -145,17 +146,20 @@ def _write_all(
             yield _one_view(store, job, reader, began, progress, batch_rows)
     finally:
         if ahead is not None:  # a failed or interrupted run: the query read ahead is not used
-            if not ahead.done():
-                store.offline.interrupt()  # it raises soon, not after its whole run
-            ahead.add_done_callback(_close_result)
+            _stop(store, ahead)
 
 
-def _start_read(store: FeatureStore, job: _Job) -> Future[pa.RecordBatchReader]:
+class _Reading(Future["pa.RecordBatchReader"]):
+    """A view's rows to come, read in a thread of their own (:attr:`thread`, its ident)."""
+
+    thread: int | None = None
+
+
+def _start_read(store: FeatureStore, job: _Job) -> _Reading:
     """``job``'s rows, read in a daemon thread."""
     import threading
-    from concurrent.futures import Future
 
-    future: Future[pa.RecordBatchReader] = Future()
+    future = _Reading()
 
     def run() -> None:
         future.set_running_or_notify_cancel()
@@ -164,8 +168,25 @@ def _start_read(store: FeatureStore, job: _Job) -> Future[pa.RecordBatchReader]:
         except BaseException as exc:  # raised where the result is awaited
             future.set_exception(exc)
 
-    threading.Thread(target=run, name="pitstore-materialize", daemon=True).start()
+    worker = threading.Thread(target=run, name="pitstore-materialize", daemon=True)
+    worker.start()
+    future.thread = worker.ident
     return future
+
+
+def _stop(store: FeatureStore, ahead: _Reading) -> None:
+    """Interrupt the query read ahead until it ends (it may not have started at the first
+    try), for at most :data:`STOP_WAIT_S`; its result, if any, is closed."""
+    from concurrent.futures import TimeoutError as Pending
+
+    deadline = time.monotonic() + STOP_WAIT_S
+    while not ahead.done() and time.monotonic() < deadline:
+        store.offline.interrupt(ahead.thread)  # its queries only: not another thread's
+        try:
+            ahead.exception(timeout=0.05)
+        except Pending:
+            continue
+    ahead.add_done_callback(_close_result)
 
 
 def _close_result(future: Future[pa.RecordBatchReader]) -> None:

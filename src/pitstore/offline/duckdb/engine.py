@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 from datetime import datetime
@@ -49,8 +50,10 @@ class DuckDBEngine:
         if threads is not None:
             self._config["threads"] = threads
         self._con: duckdb.DuckDBPyConnection | None = None
-        #: Cursors not yet collected, for :meth:`interrupt` (a closed one is dropped soon).
-        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+        #: Cursors not yet collected and the thread that made each, for :meth:`interrupt`.
+        self._cursors: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, int] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -76,12 +79,15 @@ class DuckDBEngine:
         """
         cur = self._connection().cursor()
         cur.execute("SET TimeZone = 'UTC'")
-        self._cursors.add(cur)
+        self._cursors[cur] = threading.get_ident()
         return cur
 
-    def interrupt(self) -> None:
-        """Stop the queries running now on the engine's cursors (each raises where it runs)."""
-        for cur in list(self._cursors):
+    def interrupt(self, thread: int | None = None) -> None:
+        """Stop the queries running now on the cursors that ``thread`` made (all when None);
+        each raises where it runs."""
+        for cur, maker in list(self._cursors.items()):
+            if thread is not None and maker != thread:
+                continue
             try:
                 cur.interrupt()
             except Exception:  # closed meanwhile: nothing runs on it

@@ -152,8 +152,9 @@ class SparkEngine:
             table = frame.toArrow()
         return table.cast(events_schema(source, view)).to_reader(max_chunksize=65_536)
 
-    def interrupt(self) -> None:
-        """Cancel the Spark jobs running now (of every thread of this session)."""
+    def interrupt(self, thread: int | None = None) -> None:
+        """Cancel the Spark jobs running now: all of this session's, whatever ``thread`` (a
+        job group per thread would need setting before each job)."""
         if self._spark is not None:
             self._spark.sparkContext.cancelAllJobs()
 
