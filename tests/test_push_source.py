@@ -412,7 +412,7 @@ def test_a_merge_that_keeps_losing_to_other_writers_fails_instead_of_dropping_ev
             return write(view, batch)
 
         monkeypatch.setattr(store.online, "write", behind_another_writer)
-        with pytest.raises(StoreUnavailableError, match="retry the push"):
+        with pytest.raises(StoreUnavailableError, match="do not resend all of it"):
             store.push("driver_push", [event(4, 5)])
     finally:
         store.close()

@@ -69,11 +69,13 @@ def merge_events(
             written += applied
             if applied >= len(pending):
                 return written
-        # Not a silent success: the caller (a server client, a stream consumer) retries the
-        # push, and replay-safe writes do not count the events twice.
+        # Not a silent success. A stream consumer retries (its replays are recognised); a
+        # client must not resend the whole push, whose other events are stored.
         raise StoreUnavailableError(
-            f"view {view.name!r}: other writers stored newer events of the same entities "
-            f"{_MAX_ATTEMPTS} times while this push merged its events; retry the push"
+            f"view {view.name!r}: a writer outside the merge lock (a materialization) stored "
+            f"newer rows of some entities {_MAX_ATTEMPTS} times while this push merged their "
+            "events, which are not online; the push's other rows were written, so do not "
+            "resend all of it: materialize the view to rebuild its lists from the offline log"
         )
 
 
