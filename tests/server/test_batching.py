@@ -172,3 +172,30 @@ def test_the_app_reads_on_a_new_loop_after_its_loop_stopped_mid_read(repo: Path)
     finally:
         second.close()
         first.app.shutdown()
+
+
+def test_two_loops_serving_one_app_at_once_each_get_every_answer(repo: Path) -> None:
+    # Reads of one loop were dropped by a read on another loop (taken for a dead one)
+    import threading
+
+    app = start(repo).app
+    body = {"features": DRIVER, "entities": {"driver_id": [1001]}}
+    answered: list[int] = []
+
+    def serve() -> None:
+        client = Client(app)
+        try:
+            for _ in range(20):
+                together = client.post_together("/get-online-features", [body] * 10)
+                answered.extend(r.status_code for r in together)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive(), "a read was never answered"
+    assert answered == [200] * 400
+    app.shutdown()

@@ -47,36 +47,43 @@ class ReadBatcher:
         self._service = service
         self._offload = offload
         self._observe = observe  # store call seconds, once per call
-        self._pending: list[_Pending] = []
-        self._scheduled_on: asyncio.AbstractEventLoop | None = None
-        """The loop whose turns will read the pending group (None: no read scheduled)."""
+        # Per event loop (an app may serve from several, or from a new one after its first
+        # closed): the reads waiting for a group, and whether the loop will read them.
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self._threads: set[asyncio.Future[None]] = set()
 
     async def read(self, prepared: PreparedRead) -> OnlineResponse:
         """The response of ``prepared``, read together with the reads waiting with it."""
         loop = asyncio.get_running_loop()
-        if self._scheduled_on is not None and self._scheduled_on is not loop:
-            # The app runs on a new loop, and the old one stopped with a read scheduled: its
-            # turns will never come. Its waiters are gone with it; read ours on this loop.
-            self._pending = [p for p in self._pending if p[1].get_loop() is loop]
-            self._scheduled_on = None
+        pending = self._pending.get(loop)
+        if pending is None:
+            self._forget_closed_loops()
+            pending = self._pending[loop] = []
         future: asyncio.Future[OnlineResponse] = loop.create_future()
-        self._pending.append((prepared, future))
-        if self._scheduled_on is None:
-            self._scheduled_on = loop
+        pending.append((prepared, future))
+        if loop not in self._scheduled:
+            self._scheduled.add(loop)
             loop.call_soon(self._gather, loop, GATHER_TURNS)
         return await future
+
+    def _forget_closed_loops(self) -> None:
+        """A loop closed with reads scheduled never runs their turns: drop what it left."""
+        for loop in [loop for loop in self._pending if loop.is_closed()]:
+            del self._pending[loop]
+            self._scheduled.discard(loop)
 
     def _gather(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
         if turns > 0:
             loop.call_soon(self._gather, loop, turns - 1)
         else:
-            self._flush()
+            self._flush(loop)
 
-    def _flush(self) -> None:
-        self._scheduled_on = None
-        while self._pending:
-            group = self._take()
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled.discard(loop)
+        pending = self._pending.pop(loop, [])
+        while pending:
+            group = _take(pending)
             if self._offload:
                 # A thread per group; the loop keeps parsing requests meanwhile.
                 task = asyncio.ensure_future(self._fetch_in_thread(group))
@@ -84,15 +91,6 @@ class ReadBatcher:
                 task.add_done_callback(self._threads.discard)
             else:
                 self._settle(group, *self._fetch(group))
-
-    def _take(self) -> list[_Pending]:
-        keys = 0
-        end = 0
-        while end < len(self._pending) and keys < MAX_BATCH_KEYS:
-            keys += sum(len(r.keys) for r in self._pending[end][0].reads)
-            end += 1
-        group, self._pending = self._pending[:end], self._pending[end:]
-        return group
 
     def _fetch(
         self, group: Sequence[_Pending]
@@ -128,3 +126,15 @@ class ReadBatcher:
                 future.set_result(service.finish(prepared, rows[i]))
             except Exception as exc:  # e.g. an on-demand function that failed
                 future.set_exception(exc)
+
+
+def _take(pending: list[_Pending]) -> list[_Pending]:
+    """The first reads of ``pending`` up to :data:`MAX_BATCH_KEYS` keys (removed from it)."""
+    keys = 0
+    end = 0
+    while end < len(pending) and keys < MAX_BATCH_KEYS:
+        keys += sum(len(r.keys) for r in pending[end][0].reads)
+        end += 1
+    group = pending[:end]
+    del pending[:end]
+    return group
