@@ -66,6 +66,12 @@ def rows() -> list[dict[str, object]]:
     ]
 
 
+def score_view(name: str, path: str = "data/trips.parquet") -> FeatureView:
+    """A view of the trips' score under another name (or over another file)."""
+    source = ParquetSource(path, created_timestamp_field="created")
+    return FeatureView(name, [city_driver], [Field("score", Float64)], source)
+
+
 @pytest.fixture
 def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     store = make_store(tmp_path)
@@ -189,13 +195,7 @@ def test_monotonic_materialization_and_incremental_watermark(store) -> None:  # 
 def test_incremental_skips_a_view_already_past_the_end_and_runs_the_others(
     store,
 ) -> None:  # type: ignore[no-untyped-def]
-    other = FeatureView(
-        "trips_copy",
-        [city_driver],
-        [Field("score", Float64)],
-        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
-    )
-    store.apply([other], prune=False)
+    store.apply([score_view("trips_copy")], prune=False)
     later = T0 + timedelta(hours=2)
     store.materialize_incremental(later, views=["trips_copy"])
     # "trips" comes first and runs; "trips_copy" is already at `later`: skipped, not an error
@@ -215,13 +215,9 @@ def test_a_view_that_fails_stops_the_run_after_the_views_before_it(
 ) -> None:  # type: ignore[no-untyped-def]
     # The next view's query runs ahead while a view is written: a failure in it surfaces in
     # view order, after the views before it were written, and the views after it never are.
-    def copy(name: str, path: str) -> FeatureView:
-        source = ParquetSource(path, created_timestamp_field="created")
-        return FeatureView(name, [city_driver], [Field("score", Float64)], source)
-
     folder = store.repo_path / "data"
     (folder / "gone.parquet").write_bytes((folder / "trips.parquet").read_bytes())
-    views = [copy("b_gone", "data/gone.parquet"), copy("c_after", "data/trips.parquet")]
+    views = [score_view("b_gone", "data/gone.parquet"), score_view("c_after")]
     store.apply(views, prune=False)
     (folder / "gone.parquet").unlink()
     end = T0 + timedelta(hours=1)
@@ -393,14 +389,10 @@ def test_an_apply_that_fails_half_way_leaves_the_views_to_be_refilled(
     store = make_store(tmp_path)
     write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
 
-    def view(name: str, source: str) -> FeatureView:
-        parquet = ParquetSource(source, created_timestamp_field="created")
-        return FeatureView(name, [city_driver], [Field("score", Float64)], parquet)
-
     (tmp_path / "data" / "copy.parquet").write_bytes(
         (tmp_path / "data" / "trips.parquet").read_bytes()
     )
-    store.apply([city_driver, view("a", "data/trips.parquet"), view("b", "data/trips.parquet")])
+    store.apply([city_driver, score_view("a"), score_view("b")])
     end = T0 + timedelta(hours=2)  # after every row: a run from this watermark reads none
     store.materialize_incremental(end)
     delete = store.online.delete_view
@@ -413,7 +405,7 @@ def test_an_apply_that_fails_half_way_leaves_the_views_to_be_refilled(
         delete(name)
 
     monkeypatch.setattr(store.online, "delete_view", fails_second)
-    moved = [view("a", "data/copy.parquet"), view("b", "data/copy.parquet")]
+    moved = [score_view("a", "data/copy.parquet"), score_view("b", "data/copy.parquet")]
     with pytest.raises(StoreUnavailableError):
         store.apply(moved, prune=False)
     monkeypatch.undo()
@@ -432,13 +424,7 @@ def test_a_failed_run_does_not_wait_for_the_query_read_ahead(
 ) -> None:  # type: ignore[no-untyped-def]
     # The next view's query runs while a view is written. A run that fails (or is
     # interrupted) returns at once; it waited for that query, and Ctrl-C for the whole of it.
-    other = FeatureView(
-        "trips_copy",
-        [city_driver],
-        [Field("score", Float64)],
-        ParquetSource("data/trips.parquet", created_timestamp_field="created"),
-    )
-    store.apply([other], prune=False)
+    store.apply([score_view("trips_copy")], prune=False)
     latest = store.offline.latest
 
     def slow_second(query, start, end):  # type: ignore[no-untyped-def]
