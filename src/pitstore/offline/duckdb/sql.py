@@ -301,7 +301,7 @@ def latest_sql(plan: ScanPlan) -> str:
     keys = [f"{RESERVED}k{i}" for i in range(len(view.join_keys))]
     read = [f"{ident(k)} AS {alias}" for k, alias in zip(view.join_keys, keys, strict=True)]
     read += [f"{plan.ts_us} AS {TS}", f"{plan.created_us or 'NULL::BIGINT'} AS {RESERVED}c"]
-    read += ["file_index AS __pitstore_f", "file_row_number AS __pitstore_r"]
+    read += [f"file_index AS {RESERVED}f", f"file_row_number AS {RESERVED}r"]
     read += [f"CAST({ident(source.timestamp_field)} AS TIMESTAMPTZ) AS {RESERVED}t"]
     read += [f"{created} AS {RESERVED}tc"]
     read += [
@@ -312,7 +312,7 @@ def latest_sql(plan: ScanPlan) -> str:
     fields = [f"t := s.{RESERVED}t", f"c := s.{RESERVED}tc"]
     fields += [f"f{j} := s.{RESERVED}v{j}" for j in range(len(view.features))]
     created_us = f"s.{RESERVED}c" if plan.created_us else None
-    order = source_order_key(f"s.{TS}", created_us, ("s.__pitstore_f", "s.__pitstore_r"))
+    order = source_order_key(f"s.{TS}", created_us, (f"s.{RESERVED}f", f"s.{RESERVED}r"))
     on = [f"s.{k} = m.{k}" for k in keys] + [f"s.{TS} = m.{TS}"]
     group = ", ".join(f"s.{k}" for k in keys)
     picked = [f"{k} AS {ident(name)}" for k, name in zip(keys, view.join_keys, strict=True)]
