@@ -179,3 +179,30 @@ def test_a_change_of_an_entitys_join_keys_resets_its_views(tmp_path: Path) -> No
         assert registry.get_watermark("by_rider") is not None
     finally:
         registry.close()
+
+
+def test_a_failed_commit_does_not_leave_the_transaction_open(tmp_path: Path) -> None:
+    # A COMMIT that fails (an I/O error; not something a test can cause on a real disk, so
+    # the connection is wrapped) left the transaction open, and every later write failed
+    # with "cannot start a transaction within a transaction".
+    from datetime import UTC, datetime
+
+    registry = SqliteRegistry(tmp_path / "registry.db", "p")
+    real = registry._conn
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    class FailingCommit:
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == "COMMIT" and failures:
+                raise failures.pop()
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    registry._conn = FailingCommit()  # type: ignore[assignment]
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        registry.set_watermark("v", when)
+    registry.set_watermark("v", when)  # the next write begins and commits
+    assert registry.get_watermark("v") == when

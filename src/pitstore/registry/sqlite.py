@@ -113,10 +113,13 @@ class SqliteRegistry:
                 raise
             try:
                 yield
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # Also when COMMIT itself failed (an I/O error): the transaction must not stay
+                # open on the shared connection, or every later write fails to begin.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def _busy(self, exc: sqlite3.DatabaseError) -> RegistryError:
         return RegistryError(
