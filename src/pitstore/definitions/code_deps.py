@@ -63,15 +63,21 @@ def _add(value: Any, root: Path, found: dict[str, str], seen: set[int]) -> None:
         path = getattr(value, "__file__", None)
         if path and _is_user_file(path):
             try:
-                found[f"module {_where(path, root)}"] = Path(path).read_text(encoding="utf-8")
+                text = Path(path).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):  # not a text file on disk: its name only
-                found[f"module {_where(path, root)}"] = ""
+                text = ""
+            found[f"module {_where(path, root)}"] = text
     elif isinstance(value, types.FunctionType | type):
-        text = _user_source(value)
-        if text is not None:
-            found[f"{_where(_source_file(value), root)}: {value.__qualname__}"] = text
-            if isinstance(value, types.FunctionType):
-                _walk(value, root, found, seen)
+        path = _source_file(value)
+        if path is None or not _is_user_file(path):
+            return
+        try:
+            text = textwrap.dedent(inspect.getsource(value))
+        except (OSError, TypeError):  # no source on disk
+            return
+        found[f"{_where(path, root)}: {value.__qualname__}"] = text
+        if isinstance(value, types.FunctionType):
+            _walk(value, root, found, seen)
 
 
 def _source_file(value: Any) -> str | None:
@@ -117,17 +123,6 @@ def _is_constant(value: Any) -> bool:
     if isinstance(value, tuple | frozenset):
         return all(_is_constant(v) for v in value)
     return isinstance(value, _CONSTANT_TYPES)
-
-
-def _user_source(value: Any) -> str | None:
-    """The source of a function or class defined in user code, else None."""
-    try:
-        path = inspect.getsourcefile(value)
-        if path is None or not _is_user_file(path):
-            return None
-        return textwrap.dedent(inspect.getsource(value))
-    except (OSError, TypeError):  # built in, or no source on disk
-        return None
 
 
 @cache

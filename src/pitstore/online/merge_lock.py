@@ -21,7 +21,9 @@ WAIT_S: Final = 10.0
 
 
 @contextmanager
-def held(try_acquire: Callable[[], bool], release: Callable[[], None], what: str) -> Iterator[None]:
+def held(
+    try_acquire: Callable[[], bool], release: Callable[[], object], what: str
+) -> Iterator[None]:
     """Hold a lock taken by polling ``try_acquire`` (backing off up to 50 ms)."""
     deadline = time.monotonic() + WAIT_S
     delay = 0.001

@@ -14,7 +14,8 @@ on the SQLite, Redis and PostgreSQL stores, under the store's lock across proces
 older event stored by another process between our read and our write was overwritten). A
 write that the store still rejects, because a writer without the lock (a materialization)
 stored a newer row meanwhile, is detected (fewer rows applied) and merged again; a push
-rejected after a few merges fails with ``StoreUnavailableError``, to be retried.
+rejected after a few merges fails with ``StoreUnavailableError`` (its other rows written: a
+stream consumer's retry is recognised as a replay, a client's resend of the whole push is not).
 
 **Replays.** An event of a redelivered message identical to a stored event (same ts, created
 and values) is taken to be the same event and not appended again, so at-least-once delivery

@@ -503,11 +503,8 @@ class PostgresOnlineStore:
             return bool(row and row[0])
 
         try:
-            with held(lambda: call(_TRY_MERGE_LOCK), lambda: None, f"view {view!r}"):
-                try:
-                    yield
-                finally:
-                    call(_MERGE_UNLOCK)
+            with held(lambda: call(_TRY_MERGE_LOCK), lambda: call(_MERGE_UNLOCK), f"view {view!r}"):
+                yield
         finally:
             self._pool.putconn(conn)
 
