@@ -89,3 +89,14 @@ def test_find_repo_without_config_says_how_to_fix(tmp_path: Path) -> None:
 def test_parse_config_hint_for_quoted_numbers() -> None:
     with pytest.raises(ConfigError, match="remove the quotes"):
         parse_config({"project": "p", "offline_engine": {"threads": "true"}})
+
+
+def test_postgres_online_store_needs_two_connections() -> None:
+    """One connection deadlocked an aggregated push: its merge lock held the only one."""
+    from pitstore.online.postgres.store import PostgresOnlineStore
+
+    online = {"type": "postgres", "dsn": "postgresql://127.0.0.1/test", "max_connections": 1}
+    with pytest.raises(ConfigError, match="max_connections"):
+        parse_config({"project": "p", "online_store": online})
+    with pytest.raises(ConfigError, match="at least 2"):
+        PostgresOnlineStore("postgresql://127.0.0.1/test", max_connections=1)

@@ -96,7 +96,12 @@ class PostgresOnlineConfig(_Strict):
         "project (view tables are named by view: projects must not share a schema).",
     )
     min_connections: int = Field(default=1, ge=0)
-    max_connections: int = Field(default=8, ge=1)
+    max_connections: int = Field(
+        default=8,
+        ge=2,
+        description="At least 2: a push to an aggregated view holds one connection for its "
+        "merge lock while it writes through another.",
+    )
     connect_timeout_s: float = Field(default=5.0, gt=0)
 
 

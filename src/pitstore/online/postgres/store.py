@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from pitstore.dsn import describe, parse_dsn
-from pitstore.errors import PitstoreError, SchemaError
+from pitstore.errors import ConfigError, PitstoreError, SchemaError
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
 from pitstore.online.batch import (
@@ -128,6 +128,13 @@ class PostgresOnlineStore:
         write_timeout_s: float = 600.0,
     ) -> None:
         self.schema = sql.check_schema_name(schema)
+        if max_connections < 2:  # else an aggregated push waits on the pool until it times out
+            raise ConfigError(
+                f"max_connections={max_connections}: the PostgreSQL online store needs at "
+                "least 2 (a push to an aggregated view holds one for its merge lock while it "
+                "writes through another)",
+                key="max_connections",
+            )
         self._dsn_parts = parse_dsn(dsn)
         self.where = describe(self._dsn_parts)
         self._write_timeout_ms = str(max(1, round(write_timeout_s * 1000)))
