@@ -23,8 +23,10 @@ class Client:
         transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 5000))
         self._client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
-    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.post(path, json=body))
+    def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return self._loop.run_until_complete(self._client.post(path, json=body, headers=headers))
 
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())

@@ -326,12 +326,17 @@ def push(
         Path, typer.Argument(help="JSON (rows or columns) or JSON Lines file; '-' for stdin.")
     ],
     to: Annotated[str, typer.Option(help="online, offline or online_and_offline.")] = "online",
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="The same key on a rerun of this push writes its rows once (a day)."),
+    ] = None,
     repo: RepoOption = Path("."),
 ) -> None:
     """Push rows to a push source's views (validated first: all or nothing)."""
     rows = _read_rows(file)
     with _store(repo) as store:
-        report = store.push(source, rows, to, base64_bytes=True)  # JSON: bytes as base64
+        # JSON: bytes as base64
+        report = store.push(source, rows, to, base64_bytes=True, idempotency_key=idempotency_key)
     console.print(
         f"Pushed {report.rows:,} rows to {source!r}: {report.written:,} applied online, "
         f"{report.logged:,} logged offline."

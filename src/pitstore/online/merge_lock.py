@@ -22,15 +22,18 @@ WAIT_S: Final = 10.0
 
 @contextmanager
 def held(
-    try_acquire: Callable[[], bool], release: Callable[[], object], what: str
+    try_acquire: Callable[[], bool],
+    release: Callable[[], object],
+    what: str,
+    lock: str = "merge lock",
 ) -> Iterator[None]:
-    """Hold a lock taken by polling ``try_acquire`` (backing off up to 50 ms)."""
+    """Hold ``what``'s ``lock``, taken by polling ``try_acquire`` (backing off up to 50 ms)."""
     deadline = time.monotonic() + WAIT_S
     delay = 0.001
     while not try_acquire():
         if time.monotonic() > deadline:
             raise StoreUnavailableError(
-                f"{what}: another process held its merge lock for {WAIT_S:.0f} s; retry the push"
+                f"{what}: another process held its {lock} for {WAIT_S:.0f} s; retry the push"
             )
         time.sleep(delay)
         delay = min(delay * 2, 0.05)

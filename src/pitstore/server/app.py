@@ -56,7 +56,7 @@ PUBLIC: Final = frozenset({"/health", "/ready", "/openapi.json", "/docs"})
 BASE_HEADERS: Final = [(b"x-content-type-options", b"nosniff")]
 _CORS_PREFLIGHT: Final = [
     (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-    (b"access-control-allow-headers", b"authorization, content-type"),
+    (b"access-control-allow-headers", b"authorization, content-type, idempotency-key"),
     (b"access-control-max-age", b"600"),
 ]
 
@@ -155,6 +155,7 @@ class PitstoreApp:
             scope.get("query_string", b""),
             header.get(b"authorization"),
             header.get(b"origin"),
+            header.get(b"idempotency-key"),
             lambda: _read_body(receive, header, limit),
         )
         await send_asgi(send, response, BASE_HEADERS)
@@ -170,10 +171,12 @@ class PitstoreApp:
         query: bytes,
         authorization: bytes | None,
         origin: bytes | None,
+        idempotency_key: bytes | None,
         read_body: Callable[[], Awaitable[bytes]],
     ) -> tuple[str, Response, Principal]:
         """The response to one request (never raises): its endpoint label, the response with
-        its CORS headers, and the caller. ``read_body`` reads the body within the size limit."""
+        its CORS headers, and the caller. ``read_body`` reads the body within the size limit;
+        ``idempotency_key`` is the Idempotency-Key header (pushes)."""
         endpoint = "unmatched"
         principal = ANONYMOUS
         try:
@@ -185,6 +188,8 @@ class PitstoreApp:
                 principal = self._principal(path, authorization)
                 body = await read_body()
                 request = Request(method, path, query, body, principal, params)
+                if idempotency_key is not None:
+                    request.idempotency_key = idempotency_key.decode("latin-1")
                 response = await handler(self.context, request)
         except Exception as exc:
             response = self._error(exc, method, path)
@@ -269,7 +274,7 @@ def _route(method: str, path: str) -> tuple[str, Handler, tuple[str, ...]]:
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
     # Only the few headers the server reads (names arrive lower-cased from ASGI servers).
-    wanted = (b"authorization", b"content-length", b"origin")
+    wanted = (b"authorization", b"content-length", b"origin", b"idempotency-key")
     return {k: v for k, v in scope["headers"] if k in wanted}
 
 

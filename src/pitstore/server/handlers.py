@@ -13,7 +13,7 @@ from typing import Any
 from pitstore.server import catalog, codec
 from pitstore.server.auth import Principal, forbid
 from pitstore.server.batch import ReadBatcher
-from pitstore.server.errors import ApiError
+from pitstore.server.errors import ApiError, invalid
 from pitstore.server.http import Request, Response, json_response
 from pitstore.server.metrics import CONTENT_TYPE, Metrics
 from pitstore.server.openapi import docs_page, openapi_document
@@ -84,9 +84,8 @@ async def push(ctx: Context, request: Request) -> Response:
     # Writes may wait for SQLite's write lock (a materialization) or fsync the push log:
     # never on the event loop.
     if parsed.source is not None:
-        report = await asyncio.to_thread(
-            partial(store.push, base64_bytes=True), parsed.source, parsed.rows, parsed.to
-        )
+        to_source = partial(store.push, base64_bytes=True, idempotency_key=request.idempotency_key)
+        report = await asyncio.to_thread(to_source, parsed.source, parsed.rows, parsed.to)
         ctx.metrics.store("write", time.perf_counter() - began)
         body = {
             "push_source_name": parsed.source,
@@ -97,6 +96,12 @@ async def push(ctx: Context, request: Request) -> Response:
         }
         return json_response(body)
     assert parsed.view is not None  # parse_push guarantees a source or a view
+    if request.idempotency_key is not None:
+        raise invalid(
+            "Idempotency-Key is for pushes to a push source (push_source_name); a feature "
+            "view's rows are written online, with no log to recognise a resend by",
+            field="Idempotency-Key",
+        )
     write = partial(store.write_to_online, base64_bytes=True)  # JSON: bytes as base64
     written = await asyncio.to_thread(write, parsed.view, parsed.rows)
     ctx.metrics.store("write", time.perf_counter() - began)

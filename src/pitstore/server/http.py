@@ -24,6 +24,8 @@ class Request:
     principal: Principal
     params: tuple[str, ...] = ()
     """Path segments matched by a route pattern (e.g. the name in /catalog/entities/NAME)."""
+    idempotency_key: str | None = None
+    """The Idempotency-Key header, if sent."""
 
 
 @dataclass(slots=True)

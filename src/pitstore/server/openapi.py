@@ -50,6 +50,22 @@ def _post(summary: str, body: str, answer: str, *statuses: int) -> dict[str, Any
     }
 
 
+def _keyed(operation: dict[str, Any]) -> dict[str, Any]:
+    """``operation`` (a push) with the optional Idempotency-Key header."""
+    operation["post"]["parameters"] = [_IDEMPOTENCY_KEY]
+    return operation
+
+
+_IDEMPOTENCY_KEY: Final = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The same key (e.g. a UUID) on every resend of one push to a push source: "
+    "its rows are logged and counted once. Kept a day.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def _get(summary: str, *statuses: int, content: str = "application/json") -> dict[str, Any]:
     ok = {"description": "OK", "content": {content: {"schema": {}}}}
     return {"get": {"summary": summary, "responses": {"200": ok, **_errors(*statuses)}}}
@@ -190,14 +206,16 @@ def _document() -> bytes:
             "RowsResponse",
             *online,
         ),
-        "/push": _post(
-            "Push rows of a push source (online/offline) or of a feature view (online)",
-            "PushRequest",
-            "PushResponse",
-            *online,
+        "/push": _keyed(
+            _post(
+                "Push rows of a push source (online/offline) or of a feature view (online)",
+                "PushRequest",
+                "PushResponse",
+                *online,
+            )
         ),
-        "/write-to-online-store": _post(
-            "Feast's name for /push", "PushRequest", "PushResponse", *online
+        "/write-to-online-store": _keyed(
+            _post("Feast's name for /push", "PushRequest", "PushResponse", *online)
         ),
         "/health": _get("Liveness"),
         "/ready": _get("Readiness: registry loaded, online store reachable", 503),

@@ -63,6 +63,7 @@ class RsgiApp:
             scope.query_string.encode("latin-1"),
             _bytes(headers.get("authorization")),
             _bytes(headers.get("origin")),
+            _bytes(headers.get("idempotency-key")),
             lambda: self._body(proto, headers.get("content-length")),
         )
         out = [("content-type", response.content_type.decode("latin-1")), *_BASE]

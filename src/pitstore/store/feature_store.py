@@ -336,6 +336,7 @@ class FeatureStore:
         *,
         origin: Origin | None = None,
         base64_bytes: bool = False,
+        idempotency_key: str | None = None,
     ) -> PushReport:
         """Push rows of the push (or stream) source ``source`` to every view it feeds.
 
@@ -347,8 +348,18 @@ class FeatureStore:
         written. Online writes are monotonic; events of aggregated views are merged into the
         stored event lists. ``origin`` is for stream consumers (replay-safe writes).
         ``base64_bytes=True`` takes bytes features as base64 text (rows parsed from JSON; a
-        str is refused otherwise).
+        str is refused otherwise). With ``idempotency_key`` (e.g. a UUID per push), pushing
+        the same rows again with the same key, within a day, writes them once: resend a push
+        that failed or timed out without logging or counting it twice.
         """
         from pitstore.store.push_source import push
 
-        return push(self, source, rows, to, origin, base64_bytes=base64_bytes)
+        return push(
+            self,
+            source,
+            rows,
+            to,
+            origin,
+            base64_bytes=base64_bytes,
+            idempotency_key=idempotency_key,
+        )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pitstore.definitions import FeatureView, PushSource
 from pitstore.errors import DefinitionError, SchemaError
-from pitstore.store import push_log
+from pitstore.store import push_keys, push_log
 from pitstore.store.locks import NamedLocks
 from pitstore.store.push import CheckedRows, as_rows, check_rows, view_fields
 from pitstore.timeutil import from_micros
@@ -82,10 +82,17 @@ def push(
     origin: Origin | None = None,
     *,
     base64_bytes: bool = False,
+    idempotency_key: str | None = None,
 ) -> PushReport:
     """Validate ``rows`` for every view fed by ``source_name``, then write them (see module).
-    ``base64_bytes``: bytes features come as base64 text (rows parsed from JSON)."""
+    ``base64_bytes``: bytes features come as base64 text (rows parsed from JSON).
+    ``idempotency_key``: a resend of a push with the same key is written once
+    (:mod:`pitstore.store.push_keys`)."""
     target = check_target(to)
+    if idempotency_key is not None:
+        push_keys.check_key(idempotency_key)
+        if origin is not None:
+            raise DefinitionError("push: give an origin (stream rows) or an idempotency key")
     snapshot = store.catalog.cached()
     source, views = source_views(snapshot, source_name)
     row_list = as_rows(rows)
@@ -99,15 +106,35 @@ def push(
         )
     if not row_list:
         return report
+    if idempotency_key is None:
+        _write(store, source, checked, target, origin, report)
+        return report
+    root = push_log.log_root(source, store.repo_path)
+    with push_keys.claimed(root, idempotency_key) as claimed_at:
+        keyed = push_keys.origin(idempotency_key, checked, claimed_at)
+        _write(store, source, checked, target, keyed, report)
+    return report
+
+
+def _write(
+    store: FeatureStore,
+    source: PushSource,
+    checked: list[CheckedRows],
+    target: PushTarget,
+    origin: Origin | None,
+    report: PushReport,
+) -> None:
+    """Log, then write online, the validated rows (``report`` counts what was written)."""
     # Log and online in one step per source (in this process): two pushes of rows equal in
     # event and created time reach both in the same order, so the same one wins on each.
     with _source_lock(source.name) if target == "online_and_offline" else nullcontext():
         if target != "online":
             report.logged = log_rows(store, source, checked, origin)
         if target != "offline":
-            for rows_of_view in online:
-                report.online[rows_of_view.view.name] = write_online(store, rows_of_view, origin)
-    return report
+            for rows_of_view in checked:
+                if rows_of_view.view.online:
+                    written = write_online(store, rows_of_view, origin)
+                    report.online[rows_of_view.view.name] = written
 
 
 _source_lock = NamedLocks()  # one per source
