@@ -30,6 +30,10 @@ class Repo:
         self.tmp_path = tmp_path
         self.monkeypatch = monkeypatch
         self.loads = 0
+        # sys.modules' entries before the first load (None: absent), given back by close():
+        # monkeypatch.delitem records nothing for a name not there yet, so a module imported
+        # here would stay, and a repo loaded later would get this `helpers`
+        self.saved: dict[str, Any] = {}
         monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no stale .pyc of an edit
 
     def function(self, files: Files) -> Callable[..., Any]:
@@ -42,7 +46,8 @@ class Repo:
         modules = {Path(n).with_suffix("").as_posix().replace("/", ".") for n in files}
         modules |= {m.split(".")[0] for m in modules}  # packages of sub/lib.py
         for module in modules:
-            self.monkeypatch.delitem(sys.modules, module, raising=False)
+            saved = sys.modules.pop(module, None)
+            self.saved.setdefault(module, saved)
         self.monkeypatch.syspath_prepend(str(folder))
         importlib.invalidate_caches()
         linecache.clearcache()
@@ -60,10 +65,19 @@ class Repo:
         edited = {**files, file: files[file].replace(old, new)}
         return self.deps(edited) != before
 
+    def close(self) -> None:
+        for name, module in self.saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Repo]:
-    yield Repo(tmp_path, monkeypatch)
+    loader = Repo(tmp_path, monkeypatch)
+    yield loader
+    loader.close()
 
 
 def view(function: Callable[..., Any]) -> OnDemandFeatureView:
@@ -444,3 +458,20 @@ def test_objects_of_installed_packages_and_odd_objects_are_left_out(repo: Repo) 
     }
     deps = repo.deps(files)
     assert [Dependency.parse(d).name for d in deps] == ["odfv.py: loop"]
+
+
+def test_a_method_bound_to_any_callable_is_named_without_failing(repo: Repo) -> None:
+    files = {
+        "odfv.py": """\
+            import operator
+            import types
+
+            odd = types.MethodType(operator.itemgetter(0), [1])
+
+
+            def f(row):
+                return {"y": odd()}
+            """,
+    }
+    deps = repo.deps(files)
+    assert deps == ["# odfv.py: odd\nodd = <builtins.list>.<operator.itemgetter>\n"]

@@ -421,7 +421,7 @@ def test_a_view_registered_before_deps_were_kept_still_runs(tmp_path: Path) -> N
 
 
 def test_a_change_under_a_decorator_partial_or_callable_object_is_a_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # The walk followed plain functions only: a helper under functools.lru_cache, a
     # functools.partial's arguments and a callable object's method could change unseen
@@ -447,11 +447,19 @@ def test_a_change_under_a_decorator_partial_or_callable_object_is_a_change(
     frame = {"driver_id": [1001], "x": [1.5]}
     FeatureStore(repo).apply()
     assert FeatureStore(repo).get_online_features(["scaled:y"], frame).to_dict()["y"] == [8.5]
-    # The same fingerprint from the repo loader and from `import odfv` (module names differ)
-    monkeypatch.syspath_prepend(str(repo))
-    for module in ("odfv", "helpers", "features"):
-        monkeypatch.delitem(sys.modules, module, raising=False)
-    imported = importlib.import_module("odfv").scaled
+    # The same fingerprint from the repo loader and from `import odfv` (module names differ);
+    # sys.modules as it was after, so no later repo's `import helpers` gets this one
+    saved = {m: sys.modules.pop(m, None) for m in ("odfv", "helpers", "features")}
+    sys.path.insert(0, str(repo))
+    try:
+        imported = importlib.import_module("odfv").scaled
+    finally:
+        sys.path.remove(str(repo))
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
     (loaded,) = [o for o in FeatureStore(repo).load_definitions() if o.name == "scaled"]
     assert imported.code_hash == loaded.code_hash
     edits = [

@@ -171,7 +171,8 @@ class _Walk:
     def _method(self, name: str, method: types.MethodType, where: str) -> None:
         """A bound method: which method of what (a user object's attributes, a class)."""
         owner = method.__self__
-        text = f"{self._object_text(owner)}.{method.__func__.__name__}"
+        bound = getattr(method.__func__, "__name__", None) or self.describe(method.__func__)
+        text = f"{self._object_text(owner)}.{bound}"
         self.put(f"{where}: {name}", f"{name} = {text}\n")
         if isinstance(owner, type) or not _is_user_code(type(owner)):
             self.cover(f"{name}.__self__", owner, where)
@@ -284,13 +285,17 @@ def _state(value: Any) -> list[tuple[str, Any]]:
             stored = _mangled(slot, klass)
             if slot not in attributes and hasattr(value, stored):
                 attributes[slot] = getattr(value, stored)
-    items = [(k, v) for k, v in attributes.items() if not (k.startswith("__") and k.endswith("__"))]
+    items = [(k, v) for k, v in attributes.items() if isinstance(k, str) and not _dunder(k)]
     return sorted(items, key=lambda item: item[0])
+
+
+def _dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
 
 
 def _mangled(name: str, klass: type) -> str:
     """The attribute a slot named ``__x`` in class ``K`` is stored as (``_K__x``)."""
-    if name.startswith("__") and not name.endswith("__"):
+    if name.startswith("__") and not _dunder(name):
         return f"_{klass.__name__.lstrip('_')}{name}"
     return name
 
