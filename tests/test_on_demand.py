@@ -418,3 +418,65 @@ def test_a_view_registered_before_deps_were_kept_still_runs(tmp_path: Path) -> N
     old["function"]["hash"] = current.text_hash  # what an older pitstore registered
     registered = from_spec("on_demand_feature_view", old)
     assert store.transform_function(registered)({"x": 1.5}) == {"y": 3.0}
+
+
+def test_a_change_under_a_decorator_partial_or_callable_object_is_a_change(
+    tmp_path: Path,
+) -> None:
+    # The walk followed plain functions only: a helper under functools.lru_cache, a
+    # functools.partial's arguments and a callable object's method could change unseen
+    import importlib
+    import sys
+
+    from pitstore import FeatureStore
+
+    body = "cached(row['x']) + double(row['x']) + shifter(row['x'])"
+    repo = demo_with(tmp_path, "scaled", "Field('x', Float64)", body)
+    (repo / "helpers.py").write_text(
+        "import functools\n\n\n@functools.lru_cache(maxsize=None)\n"
+        "def cached(x):\n    return x * 2\n\n\n"
+        "def scale(x, factor):\n    return x * factor\n\n\n"
+        "class Shifter:\n    def __init__(self, by):\n        self.by = by\n\n"
+        "    def __call__(self, x):\n        return x + self.by\n"
+    )
+    (repo / "odfv.py").write_text(
+        "import functools\n\nfrom helpers import Shifter, cached, scale\n\n"
+        "double = functools.partial(scale, factor=2)\nshifter = Shifter(1)\n"
+        + (repo / "odfv.py").read_text()
+    )
+    frame = {"driver_id": [1001], "x": [1.5]}
+    FeatureStore(repo).apply()
+    assert FeatureStore(repo).get_online_features(["scaled:y"], frame).to_dict()["y"] == [8.5]
+    # The same fingerprint from the repo loader and from `import odfv` (module names differ);
+    # sys.modules as it was after, so no later repo's `import helpers` gets this one
+    saved = {m: sys.modules.pop(m, None) for m in ("odfv", "helpers", "features")}
+    sys.path.insert(0, str(repo))
+    try:
+        imported = importlib.import_module("odfv").scaled
+    finally:
+        sys.path.remove(str(repo))
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    (loaded,) = [o for o in FeatureStore(repo).load_definitions() if o.name == "scaled"]
+    assert imported.code_hash == loaded.code_hash
+    edits = [
+        ("helpers.py", "return x * 2", "return x * 3", 10.0),  # under lru_cache
+        ("odfv.py", "factor=2", "factor=3", 11.5),  # bound by the partial
+        ("helpers.py", "x + self.by", "x - self.by", 9.5),  # the callable's __call__
+        ("odfv.py", "Shifter(1)", "Shifter(2)", 8.5),  # the callable's state
+    ]
+    for file, old, new, expected in edits:
+        (repo / file).write_text((repo / file).read_text().replace(old, new))
+        store = FeatureStore(repo)
+        with pytest.raises(DefinitionError, match="run `pitstore apply`"):
+            store.get_online_features(["scaled:y"], frame)
+        changed = store.plan()
+        assert [f.path for c in changed.changes for f in c.fields] == [
+            "function.deps",
+            "function.hash",
+        ]
+        store.apply()
+        assert store.get_online_features(["scaled:y"], frame).to_dict()["y"] == [expected], old

@@ -1,6 +1,6 @@
-"""Helpers of the UI tests: the demo repo with a second version of a view, an on-demand view,
-an aggregated view and a stale view; an in-process client of the server app (with /ui);
-an HTML reader for the accessibility checks."""
+"""Helpers of the UI tests: the demo repo with a second version of a view, an on-demand view
+(with a helper and a constant: its deps), an aggregated view and a stale view; an in-process
+client of the server app (with /ui); an HTML reader for the accessibility checks."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ EXTRA = '''
 from pitstore import Aggregation, RequestSource, on_demand_feature_view
 
 trip = RequestSource("trip", [Field("distance_km", Float64)])
+MIN_KM = 0.0
 
 
 @on_demand_feature_view(
@@ -44,9 +45,14 @@ trip = RequestSource("trip", [Field("distance_km", Float64)])
 )
 def conv_per_km(row):
     """Conversion rate divided by the requested trip's length."""
-    distance = row["distance_km"]
-    rate = row["conv_rate"]
-    return {"conv_per_km": None if not distance or rate is None else rate / distance}
+    return {"conv_per_km": per_km(row["conv_rate"], row["distance_km"])}
+
+
+def per_km(rate, distance):
+    """<rate> / <distance>, or None."""
+    if rate is None or distance is None or distance <= MIN_KM:
+        return None
+    return rate / distance
 
 
 driver_trips_weekly = FeatureView(

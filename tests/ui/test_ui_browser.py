@@ -232,6 +232,18 @@ def test_copy_button_copies_the_snippet(browser: Browser, server: UiProcess) -> 
         context.close()
 
 
+def test_the_code_an_on_demand_view_reaches_unfolds(page: Page, server: UiProcess) -> None:
+    page.goto(server.url + "/on-demand-feature-views/conv_per_km")
+    helper = page.locator("details.dep").filter(has_text="features.py: per_km")
+    code = helper.locator("pre code")
+    assert not code.is_visible()  # folded: a repo module's whole text can be long
+    helper.locator("summary").click()
+    assert code.is_visible()
+    assert "if rate is None or distance is None or distance <= MIN_KM:" in code.inner_text()
+    assert helper.get_by_role("button", name="Copy Code of features.py: per_km").is_visible()
+    shot(page, "on-demand-deps")
+
+
 def test_sign_in_then_search(page: Page, secured_server: UiProcess) -> None:
     page.goto(secured_server.url + "/lineage")
     assert page.title() == "Sign in · pitstore catalog"

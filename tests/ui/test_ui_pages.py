@@ -129,6 +129,25 @@ def test_on_demand_page_shows_code_inputs_and_users(client: Client) -> None:
     assert "&quot;distance_km&quot;: 1.0" in html  # the snippet passes the request field
 
 
+def test_on_demand_page_and_catalog_show_the_code_it_reaches(client: Client) -> None:
+    import hashlib
+
+    odfv = client.get("/catalog/on-demand-feature-views/conv_per_km").json()
+    assert [d["name"] for d in odfv["deps"]] == ["features.py: MIN_KM", "features.py: per_km"]
+    for dep, entry in zip(odfv["deps"], odfv["spec"]["function"]["deps"], strict=True):
+        heading, _, text = entry.partition("\n")  # the texts stay in the spec, in this order
+        assert heading == f"# {dep['name']}"
+        assert dep["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    (listed,) = client.get("/catalog/on-demand-feature-views").json()["items"]
+    assert listed["deps"] == odfv["deps"]
+    html = client.get("/ui/on-demand-feature-views/conv_per_km").text
+    for dep in odfv["deps"]:
+        assert f"<code>{dep['name']}</code> (sha256 {dep['sha256'][:12]})" in html
+    assert "MIN_KM = 0.0" in html
+    assert "distance &lt;= MIN_KM" in html and "distance <= MIN_KM" not in html  # escaped
+    assert "&lt;rate&gt; / &lt;distance&gt;" in html and "<rate>" not in html
+
+
 def test_service_entity_feature_and_source_pages(client: Client) -> None:
     service = client.get("/ui/feature-services/driver_activity").text
     assert (

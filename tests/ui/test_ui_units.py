@@ -7,6 +7,7 @@ from itertools import pairwise
 
 import pytest
 
+from pitstore.definitions.code_deps import Dependency
 from pitstore.registry.base import VersionRecord
 from pitstore.registry.lineage import LineageGraph, Node
 from pitstore.ui.app import _safe_next
@@ -16,6 +17,7 @@ from pitstore.ui.html import Html, attrs, el
 from pitstore.ui.model import Item, url
 from pitstore.ui.pages.history import pick
 from pitstore.ui.pages.layout import age
+from pitstore.ui.pages.objects import _deps_part
 from pitstore.ui.run import ui_url
 from pitstore.ui.search import search
 
@@ -28,6 +30,16 @@ def test_text_and_attributes_are_escaped() -> None:
         attrs({"aria_label": "x", "for_": "y", "hidden": True}) == ' aria-label="x" for="y" hidden'
     )
     assert el("input", id="q") == '<input id="q">'
+
+
+def test_the_code_an_on_demand_view_reaches_is_escaped() -> None:
+    dep = Dependency("<a.py>: X", "X = '</code></pre><script>alert(1)</script>'\n")
+    html = _deps_part([dep])
+    assert "<script>" not in html and "</code></pre><script>" not in html
+    assert "&lt;/code&gt;&lt;/pre&gt;&lt;script&gt;" in html
+    assert f"<code>&lt;a.py&gt;: X</code> (sha256 {dep.sha256[:12]})" in html
+    assert 'aria-label="Copy Code of &lt;a.py&gt;: X"' in html
+    assert "No helpers, repo modules or constants." in _deps_part([])
 
 
 def _item(kind: str, name: str, **kw: object) -> Item:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from pitstore.definitions.code_deps import Dependency
 from pitstore.errors import NotFoundError
 from pitstore.registry.base import StoredObject, VersionRecord
 from pitstore.registry.lineage import Node, build_lineage
@@ -156,7 +157,7 @@ def _kind(segment: str) -> str:
 
 def _object(obj: StoredObject) -> dict[str, Any]:
     spec = obj.spec
-    return {
+    out = {
         "kind": obj.kind,
         "name": obj.name,
         "description": spec.get("description", ""),
@@ -167,6 +168,17 @@ def _object(obj: StoredObject) -> dict[str, Any]:
         "updated_by": obj.updated_by,
         "spec": spec,
     }
+    if obj.kind == "on_demand_feature_view":
+        out["deps"] = _deps(spec)
+    return out
+
+
+def _deps(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """An on-demand view's deps (the user code its function reaches) by name and sha256 of
+    their text, in the order of ``spec.function.deps``, which holds the texts (not repeated:
+    a repo module's whole text can be long). Empty for a view registered before deps were."""
+    entries = spec.get("function", {}).get("deps", [])
+    return [{"name": d.name, "sha256": d.sha256} for d in map(Dependency.parse, entries)]
 
 
 def _version(record: VersionRecord) -> dict[str, Any]:

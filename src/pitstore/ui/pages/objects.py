@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pitstore.definitions import FeatureView, Field, OnDemandFeatureView
+from pitstore.definitions.code_deps import Dependency
 from pitstore.registry.base import VersionRecord
 from pitstore.registry.lineage import Node
 from pitstore.ui import graph, snippets
@@ -264,8 +265,28 @@ def _code_section(odfv: OnDemandFeatureView) -> Html:
         "Code",
         el("p", f"{odfv.function_name}, run on each request and on training frames:"),
         code_block(odfv.code, label, "odfv-code"),
+        _deps_part([Dependency.parse(d) for d in odfv.deps]),
         id="code",
     )
+
+
+def _deps_part(deps: list[Dependency]) -> Html:
+    """The user code the function reaches, one folded block each: its sha256 covers them, so
+    an edit of a helper shows here as what changed."""
+    title = el("h3", "Code it reaches")
+    if not deps:  # also a view registered before deps were kept
+        return el("div", title, empty("No helpers, repo modules or constants."), class_="deps")
+    blocks = [
+        el(
+            "details",
+            el("summary", el("code", dep.name), f" (sha256 {dep.sha256[:12]})"),
+            code_block(dep.text, f"Code of {dep.name}", f"odfv-dep-{i}"),
+            class_="dep",
+        )
+        for i, dep in enumerate(deps, 1)
+    ]
+    intro = "Helpers, repo modules and constants it uses; the view's sha256 covers them too:"
+    return el("div", title, el("p", intro), blocks, class_="deps")
 
 
 # --- feature service ------------------------------------------------------------------------
