@@ -171,6 +171,38 @@ def test_a_web_ui_form_over_its_limit_is_refused_before_the_rest_arrives(
         assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
 
 
+def _raw(port: int, method: str, path: str) -> tuple[bytes, bytes]:
+    """The head and the body of the reply to a bodyless request (read until the server
+    closes), as sent on the wire: a client library would not read a HEAD reply's body."""
+    request = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _length(head: bytes) -> int:
+    lines = head.lower().split(b"\r\n")
+    return int(next(v for k, _, v in (x.partition(b": ") for x in lines) if k == b"content-length"))
+
+
+@ENGINES
+def test_head_over_the_real_server(tmp_path: Path, engine: str) -> None:
+    # granian's RSGI for the API, the RSGI-to-ASGI bridge for the web UI; uvicorn for both
+    auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
+    secured = make_repo(tmp_path / "repo", auth)
+    with serving(secured, engine) as served:
+        for path in ("/health", "/openapi.json", "/ui/login", "/ui/static/ui.css"):
+            head, body = _raw(served.port, "HEAD", path)
+            assert head.startswith(b"HTTP/1.1 200"), (path, head)
+            assert body == b"", path
+            got_head, got_body = _raw(served.port, "GET", path)
+            assert _length(head) == _length(got_head) == len(got_body) > 0, path
+
+
 def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
     cli = subprocess.run(
         [str(PITSTORE), "serve", "--repo", str(repo), "--engine", "gunicorn"],

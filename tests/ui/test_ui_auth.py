@@ -155,7 +155,18 @@ def test_a_non_ascii_next_is_percent_encoded(secured: Client) -> None:
 
 def test_the_sign_in_page_is_never_stored_and_takes_get_or_post(secured: Client) -> None:
     assert secured.get("/ui/login").headers["cache-control"] == "no-store"
-    assert secured.request("PUT", "/ui/login").headers["allow"] == "GET, POST"
+    assert secured.request("PUT", "/ui/login").headers["allow"] == "GET, HEAD, POST"
+
+
+def test_head_before_and_after_sign_in_is_answered_like_get(secured: Client) -> None:
+    secured.forget_cookies()
+    login = secured.request("HEAD", "/ui/login")
+    assert login.status_code == 200 and login.content == b""
+    assert login.headers["content-length"] == str(len(secured.get("/ui/login").content))
+    page = secured.request("HEAD", "/ui/lineage")
+    assert page.status_code == 303 and page.headers["location"].startswith("/ui/login?next=")
+    assert secured.request("HEAD", "/ui", headers=bearer(ADMIN)).status_code == 200
+    assert secured.request("HEAD", "/ui/logout").status_code == 405  # POST only
 
 
 def test_secure_cookies_for_a_server_behind_a_tls_proxy(repo: Path) -> None:

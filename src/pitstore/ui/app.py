@@ -20,7 +20,14 @@ from pitstore.errors import NotFoundError
 from pitstore.server import catalog
 from pitstore.server.codec import dumps
 from pitstore.server.errors import ApiError, from_exception
-from pitstore.server.http import JSON, Response, read_asgi_body, send_asgi
+from pitstore.server.http import (
+    JSON,
+    Response,
+    allow_header,
+    read_asgi_body,
+    routed_method,
+    send_asgi,
+)
 from pitstore.timeutil import utcnow
 from pitstore.ui import assets, search
 from pitstore.ui.auth import UiAuth, clear_cookie, read_cookie, set_cookie
@@ -103,7 +110,7 @@ class UiApp:
             response = await self._handle(request, receive)
         except Exception as exc:
             response = self._error(exc, request)
-        await send_asgi(send, response, SECURITY_HEADERS)
+        await send_asgi(send, response, SECURITY_HEADERS, request.method)
         if self.metrics is not None:
             self.metrics.request("ui", response.status, time.perf_counter() - began)
 
@@ -229,9 +236,9 @@ class UiApp:
         target = _safe_next(request.query.get("next", "/ui"))
         if not self.auth.enabled:
             return redirect(target)
-        if request.method == "GET":
+        if routed_method(request.method) == "GET":
             return page(catalog_pages.login_page(target, project=self.state.project))
-        _only(request, "POST", allowed="GET, POST")
+        _only(request, "POST", allowed=("GET", "POST"))
         _same_site(request)  # a page of another site must not sign a browser in
         form = parse_qs((await _read_form(receive)).decode("utf-8", "replace"))
         token = form.get("token", [""])[0]
@@ -278,14 +285,15 @@ def _exists(model: CatalogModel, kind: str, name: str) -> None:
         raise NotFoundError(kind.replace("_", " "), name, names)
 
 
-def _only(request: UiRequest, method: str, allowed: str | None = None) -> None:
-    if request.method != method:
-        allowed = allowed or method
+def _only(request: UiRequest, method: str, allowed: tuple[str, ...] = ()) -> None:
+    routed = routed_method(request.method)  # HEAD's error too, so its Content-Length is GET's
+    if routed != method:
+        allow = allow_header(allowed or (method,))
         raise ApiError(
             405,
             "method_not_allowed",
-            f"{request.method} is not allowed on {request.path}; use {allowed}",
-            headers=[(b"allow", allowed.encode())],
+            f"{routed} is not allowed on {request.path}; use {allow.decode()}",
+            headers=[(b"allow", allow)],
         )
 
 
