@@ -129,7 +129,7 @@ def test_a_request_in_flight_at_sigterm_is_answered(repo: Path, engine: str) -> 
 
 @ENGINES
 def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> None:
-    auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
+    auth = f"server:\n  auth:\n    sign_in_failures: 2\n    tokens:\n      - token: {ADMIN}\n"
     secured = make_repo(tmp_path / "repo", auth)
     with serving(secured, engine) as served, httpx.Client(base_url=served.url) as client:
         first = client.get("/ui/feature-views/driver_hourly_stats")
@@ -145,6 +145,11 @@ def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> 
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
         assert "conv_rate" in page.text
+        # the sign-in cleared the failure before it; the client's address is the peer's
+        guesses = [client.post("/ui/login", data={"token": "nope"}) for _ in range(3)]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+        assert int(guesses[2].headers["retry-after"]) > 0
+        assert client.post("/ui/login", data={"token": ADMIN}).status_code == 429
 
 
 @ENGINES

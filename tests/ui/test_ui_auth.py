@@ -177,3 +177,31 @@ def test_secure_cookies_for_a_server_behind_a_tls_proxy(repo: Path) -> None:
         assert "; Secure" in headers["set-cookie"]
     finally:
         client.close()
+
+
+def test_failed_sign_ins_are_limited_per_address(repo: Path) -> None:
+    # any number of tokens could be tried, as fast as the server answered
+    limited = {"auth": {**tokens()["auth"], "sign_in_failures": 3, "sign_in_window_seconds": 60}}
+    client = start(repo, limited)
+    try:
+        wrong = "wrong-token-0123456789"
+        assert [sign_in(client, wrong)[0] for _ in range(2)] == [401, 401]
+        assert sign_in(client, ADMIN)[0] == 303  # a success clears the failures...
+        statuses = [sign_in(client, token)[0] for token in (wrong, wrong, MODEL)]
+        assert statuses == [401, 401, 403]  # ...and a token that may not read counts too
+        refused = client.post("/ui/login", data={"token": wrong})
+        assert refused.status_code == 429
+        assert 55 <= int(refused.headers["retry-after"]) <= 60
+        assert "Too many failed sign-ins" in refused.text and 'role="alert"' in refused.text
+        right = client.post("/ui/login", data={"token": ADMIN})  # not even looked at
+        assert right.status_code == 429 and "set-cookie" not in right.headers
+        assert client.post_from("10.0.0.9", "/ui/login", data={"token": wrong}).status_code == 401
+        assert client.get("/ui/login").status_code == 200  # the page itself stays open
+        assert client.get("/ui", headers=bearer(ADMIN)).status_code == 200  # scripts too
+    finally:
+        client.close()
+
+
+def test_sign_in_limit_defaults(secured: Client) -> None:
+    limit = secured.app.web_ui().sign_ins  # type: ignore[attr-defined]
+    assert (limit.failures, limit.window_seconds) == (10, 300)
