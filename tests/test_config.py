@@ -46,6 +46,10 @@ def test_registry_shorthand_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "project: p\noffline_engine:\n  memory_limit: ${NOPE_NOT_SET_VAR}\n",
             ["NOPE_NOT_SET_VAR"],
         ),
+        (
+            "project: p\nserver:\n  auth:\n    sign_in_failures: 0\n",
+            ["server.auth.sign_in_failures", "invalid value 0", "greater than or equal to 1"],
+        ),
         ("- a\n- b\n", ["expected a mapping"]),
         ("project: [\n", ["not valid YAML"]),
         # typos that plain YAML and a plain ${VAR} pattern let through silently

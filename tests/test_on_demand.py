@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -132,6 +133,20 @@ def test_training_data_runs_the_function(store) -> None:  # type: ignore[no-unty
     ]  # the hidden input 'score' is not in the output
     assert result.column("score_per_km").to_pylist() == [2.0, 0.5, None, None]
     assert result.column("long_trip").to_pylist() == [0, 1, 0, 0]
+
+
+def test_to_parquet_writes_durations_as_without_on_demand_features(  # type: ignore[no-untyped-def]
+    store, tmp_path: Path
+) -> None:
+    # One rule for every file (pitstore.offline.parquet): a duration in microseconds.
+    waits = [timedelta(seconds=s, microseconds=1) for s in range(4)]
+    frame = entity_frame().append_column("wait", pa.array(waits, pa.duration("ns")))
+    for refs in (["trips:score"], ["trip_score:score_per_km"]):
+        job = store.get_historical_features(frame, refs)
+        job.to_parquet(tmp_path / "out.parquet")
+        written = pq.read_table(tmp_path / "out.parquet")
+        assert written.schema.field("wait").type == pa.duration("us"), refs
+        assert written.to_pylist() == job.to_arrow().to_pylist(), refs
 
 
 def test_serving_runs_the_same_function(store) -> None:  # type: ignore[no-untyped-def]

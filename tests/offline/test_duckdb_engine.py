@@ -273,6 +273,51 @@ def test_to_parquet_to_batches_and_to_pandas_match_to_arrow(
         assert job.to_polars()["val"].to_list()[:2] == [2.0, 1.0]
 
 
+AGES = [timedelta(days=1, microseconds=5), None, timedelta(seconds=-3)]
+
+
+def test_durations_are_written_as_durations(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
+) -> None:
+    # DuckDB's COPY wrote them as Parquet INTERVALs: milliseconds, read by pyarrow as 12 bytes.
+    v, ents = simple
+    path = write_parquet(tmp_path, ents, "ents")
+    interval = (
+        "CASE row_id WHEN 0 THEN INTERVAL 1 DAY + INTERVAL 5 MICROSECOND WHEN 2 THEN "
+        "INTERVAL '-3 seconds' END"
+    )
+    inputs = [
+        ents.append_column("age", pa.array(AGES, pa.duration("us"))),
+        ents.append_column("age", pa.array(AGES, pa.duration("ns"))),  # pandas' unit
+        f"SELECT *, {interval} AS age FROM read_parquet('{path}')",
+    ]
+    for given in inputs:
+        job = engine.historical(given, [v])
+        expected = job.to_arrow()
+        assert pa.types.is_duration(expected.schema.field("age").type), given
+        assert expected["age"].to_pylist() == AGES, given
+        out = tmp_path / "out.parquet"
+        job.to_parquet(str(out))
+        written = pq.read_table(out)
+        assert written.schema.field("age").type == pa.duration("us"), given
+        assert written.to_pylist() == expected.to_pylist(), given
+        assert job.to_batches().read_all().equals(expected), given
+
+
+def test_an_interval_of_months_is_not_a_duration(
+    engine: DuckDBEngine, simple: tuple[ViewQuery, pa.Table], tmp_path: Path
+) -> None:
+    v, ents = simple
+    path = write_parquet(tmp_path, ents, "ents")
+    query = f"SELECT *, INTERVAL 14 MONTH AS age FROM read_parquet('{path}')"
+    pattern = r"column 'age' holds the interval 1 year 2 months.*no fixed length.*ts1 - ts2"
+    with pytest.raises(SchemaError, match=pattern):
+        engine.historical(query, [v]).to_arrow()
+    with pytest.raises(SchemaError, match=pattern):
+        engine.historical(query, [v]).to_parquet(str(tmp_path / "out.parquet"))
+    assert not (tmp_path / "out.parquet").exists()  # no file holding the rows before the error
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 

@@ -334,6 +334,39 @@ def test_unknown_path_and_method(client: Client) -> None:
     assert response.headers["allow"] == "POST"
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/catalog",
+        "/catalog/feature-views/driver_hourly_stats",
+        "/catalog/feature-views/driver_hourly_stats/history",
+    ],
+)
+def test_head_is_answered_like_get_without_a_body(client: Client, path: str) -> None:
+    # RFC 9110 section 9.3.2: every GET resource takes HEAD (it was a 405)
+    get = client.get(path)
+    head = client.request("HEAD", path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    if path not in ("/metrics", "/ready"):  # their bodies change from one call to the next
+        assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_head_gets_the_status_and_headers_of_get(client: Client) -> None:
+    for path, status in (("/nope", 404), ("/catalog/entities/nope", 404), ("/push", 405)):
+        head = client.request("HEAD", path)
+        assert head.status_code == status and head.content == b"", path
+        assert int(head.headers["content-length"]) == len(client.get(path).content), path
+    assert client.request("HEAD", "/push").headers["allow"] == "POST"
+    assert client.post("/health").headers["allow"] == "GET, HEAD"
+
+
 def test_store_unavailable_is_503(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     # A backend outage cannot be caused for real with SQLite: this one fault is simulated.
     def down(*args: object) -> None:
@@ -430,7 +463,11 @@ def test_auth_statuses(secured: Client) -> None:
     # probes and the API description stay open
     for path in ("/health", "/ready", "/openapi.json", "/docs"):
         assert secured.get(path).status_code == 200
+        assert secured.request("HEAD", path).status_code == 200
     assert secured.get("/catalog").status_code == 401
+    head = secured.request("HEAD", "/catalog")
+    assert head.status_code == 401 and head.headers["www-authenticate"].startswith("Bearer")
+    assert secured.request("HEAD", "/catalog", headers=bearer(READER)).status_code == 200
 
 
 def test_ready_reads_the_store_at_most_once_a_second(

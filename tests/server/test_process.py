@@ -129,7 +129,7 @@ def test_a_request_in_flight_at_sigterm_is_answered(repo: Path, engine: str) -> 
 
 @ENGINES
 def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> None:
-    auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
+    auth = f"server:\n  auth:\n    sign_in_failures: 2\n    tokens:\n      - token: {ADMIN}\n"
     secured = make_repo(tmp_path / "repo", auth)
     with serving(secured, engine) as served, httpx.Client(base_url=served.url) as client:
         first = client.get("/ui/feature-views/driver_hourly_stats")
@@ -145,6 +145,11 @@ def test_web_ui_sign_in_through_the_real_server(tmp_path: Path, engine: str) -> 
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
         assert "conv_rate" in page.text
+        # the sign-in cleared the failure before it; the client's address is the peer's
+        guesses = [client.post("/ui/login", data={"token": "nope"}) for _ in range(3)]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+        assert int(guesses[2].headers["retry-after"]) > 0
+        assert client.post("/ui/login", data={"token": ADMIN}).status_code == 429
 
 
 @ENGINES
@@ -169,6 +174,38 @@ def test_a_web_ui_form_over_its_limit_is_refused_before_the_rest_arrives(
             sock.sendall(head + b"%x\r\n" % len(chunk) + chunk + b"\r\n")
             reply = sock.recv(65536)
         assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
+def _raw(port: int, method: str, path: str) -> tuple[bytes, bytes]:
+    """The head and the body of the reply to a bodyless request (read until the server
+    closes), as sent on the wire: a client library would not read a HEAD reply's body."""
+    request = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _length(head: bytes) -> int:
+    lines = head.lower().split(b"\r\n")
+    return int(next(v for k, _, v in (x.partition(b": ") for x in lines) if k == b"content-length"))
+
+
+@ENGINES
+def test_head_over_the_real_server(tmp_path: Path, engine: str) -> None:
+    # granian's RSGI for the API, the RSGI-to-ASGI bridge for the web UI; uvicorn for both
+    auth = f"server:\n  auth:\n    tokens:\n      - token: {ADMIN}\n"
+    secured = make_repo(tmp_path / "repo", auth)
+    with serving(secured, engine) as served:
+        for path in ("/health", "/openapi.json", "/ui/login", "/ui/static/ui.css"):
+            head, body = _raw(served.port, "HEAD", path)
+            assert head.startswith(b"HTTP/1.1 200"), (path, head)
+            assert body == b"", path
+            got_head, got_body = _raw(served.port, "GET", path)
+            assert _length(head) == _length(got_head) == len(got_body) > 0, path
 
 
 def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:

@@ -252,3 +252,47 @@ def test_source_columns_named_like_engine_columns(
         for engine in (duck, spark_engine):
             with pytest.raises(SchemaError, match=r"'file_index'.*rename the column"):
                 engine.historical(entities, [v]).to_arrow()
+
+
+AGES = [timedelta(days=1, microseconds=5), None, timedelta(seconds=-3)]
+
+
+def test_durations_are_written_as_the_same_microseconds(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine
+) -> None:
+    # Parquet has no duration type: both write INT64 microseconds (pitstore.offline.parquet);
+    # DuckDB wrote a Parquet INTERVAL, which pyarrow read as 12 bytes of milliseconds.
+    _tied_file(tmp_path / "src.parquet", 1.0)
+    v = view("v", str(tmp_path / "src.parquet"), [("k", I64)], [("val", pa.float64())])
+    entities = pa.table(
+        {
+            "row_id": pa.array([0, 1, 2], I64),
+            "k": pa.array([1, 1, 2], I64),
+            "event_timestamp": ts_array([at(90.0)] * 3, "UTC"),
+        }
+    )
+    path = write_parquet(tmp_path, entities, "ents")
+    duck_age = "INTERVAL 1 DAY + INTERVAL 5 MICROSECOND WHEN 2 THEN INTERVAL '-3 seconds'"
+    spark_age = "INTERVAL 1 DAY + INTERVAL '0.000005' SECOND WHEN 2 THEN INTERVAL '-3' SECOND"
+    inputs = [
+        (entities.append_column("age", pa.array(AGES, pa.duration("ns"))),) * 2,
+        tuple(
+            f"SELECT *, CASE row_id WHEN 0 THEN {age} END AS age FROM {table}"
+            for age, table in (
+                (duck_age, f"read_parquet('{path}')"),
+                (spark_age, f"parquet.`{path}`"),
+            )
+        ),
+    ]
+    for duck_input, spark_input in inputs:
+        duck_job = duck.historical(duck_input, [v])
+        spark_job = spark_engine.historical(spark_input, [v])
+        assert duck_job.to_arrow()["age"].to_pylist() == AGES
+        assert spark_job.to_arrow()["age"].to_pylist() == AGES
+        duck_job.to_parquet(str(tmp_path / "duck.parquet"))
+        spark_job.to_parquet(str(tmp_path / "spark_out"))
+        duck_file = pq.read_table(tmp_path / "duck.parquet")
+        assert duck_file["age"].to_pylist() == AGES  # with Arrow's schema: durations
+        micros = pq.read_table(tmp_path / "spark_out")["age"]  # Spark's: int64 microseconds
+        assert micros.to_pylist() == duck_file["age"].cast(I64).to_pylist()
+        assert micros.to_pylist() == [86_400_000_005, None, -3_000_000]

@@ -133,6 +133,16 @@ class Client:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
+    def post_from(self, address: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A POST from a client of another address (without this client's cookies)."""
+
+        async def post() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, client=(address, 5000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                return await c.post(path, **kwargs)
+
+        return self._run(post())
+
     def forget_cookies(self) -> None:
         """Drop the cookies earlier responses set (the client keeps them, as a browser)."""
         self._client.cookies.clear()

@@ -155,7 +155,18 @@ def test_a_non_ascii_next_is_percent_encoded(secured: Client) -> None:
 
 def test_the_sign_in_page_is_never_stored_and_takes_get_or_post(secured: Client) -> None:
     assert secured.get("/ui/login").headers["cache-control"] == "no-store"
-    assert secured.request("PUT", "/ui/login").headers["allow"] == "GET, POST"
+    assert secured.request("PUT", "/ui/login").headers["allow"] == "GET, HEAD, POST"
+
+
+def test_head_before_and_after_sign_in_is_answered_like_get(secured: Client) -> None:
+    secured.forget_cookies()
+    login = secured.request("HEAD", "/ui/login")
+    assert login.status_code == 200 and login.content == b""
+    assert login.headers["content-length"] == str(len(secured.get("/ui/login").content))
+    page = secured.request("HEAD", "/ui/lineage")
+    assert page.status_code == 303 and page.headers["location"].startswith("/ui/login?next=")
+    assert secured.request("HEAD", "/ui", headers=bearer(ADMIN)).status_code == 200
+    assert secured.request("HEAD", "/ui/logout").status_code == 405  # POST only
 
 
 def test_secure_cookies_for_a_server_behind_a_tls_proxy(repo: Path) -> None:
@@ -166,3 +177,31 @@ def test_secure_cookies_for_a_server_behind_a_tls_proxy(repo: Path) -> None:
         assert "; Secure" in headers["set-cookie"]
     finally:
         client.close()
+
+
+def test_failed_sign_ins_are_limited_per_address(repo: Path) -> None:
+    # any number of tokens could be tried, as fast as the server answered
+    limited = {"auth": {**tokens()["auth"], "sign_in_failures": 3, "sign_in_window_seconds": 60}}
+    client = start(repo, limited)
+    try:
+        wrong = "wrong-token-0123456789"
+        assert [sign_in(client, wrong)[0] for _ in range(2)] == [401, 401]
+        assert sign_in(client, ADMIN)[0] == 303  # a success clears the failures...
+        statuses = [sign_in(client, token)[0] for token in (wrong, wrong, MODEL)]
+        assert statuses == [401, 401, 403]  # ...and a token that may not read counts too
+        refused = client.post("/ui/login", data={"token": wrong})
+        assert refused.status_code == 429
+        assert 55 <= int(refused.headers["retry-after"]) <= 60
+        assert "Too many failed sign-ins" in refused.text and 'role="alert"' in refused.text
+        right = client.post("/ui/login", data={"token": ADMIN})  # not even looked at
+        assert right.status_code == 429 and "set-cookie" not in right.headers
+        assert client.post_from("10.0.0.9", "/ui/login", data={"token": wrong}).status_code == 401
+        assert client.get("/ui/login").status_code == 200  # the page itself stays open
+        assert client.get("/ui", headers=bearer(ADMIN)).status_code == 200  # scripts too
+    finally:
+        client.close()
+
+
+def test_sign_in_limit_defaults(secured: Client) -> None:
+    limit = secured.app.web_ui().sign_ins  # type: ignore[attr-defined]
+    assert (limit.failures, limit.window_seconds) == (10, 300)

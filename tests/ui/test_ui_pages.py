@@ -262,9 +262,24 @@ def test_not_found_pages_suggest_names(client: Client) -> None:
     assert api.status_code == 404
 
 
+@pytest.mark.parametrize(
+    "path", ["/ui", "/ui/feature-views/driver_stats", "/ui/api/search?q=conv", "/ui/static/ui.css"]
+)
+def test_head_is_answered_like_get_without_a_body(client: Client, path: str) -> None:
+    # RFC 9110 section 9.3.2 (HEAD /ui was a 405)
+    get = client.get(path)
+    head = client.request("HEAD", path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    for name in ("content-type", "content-length", "cache-control"):
+        assert head.headers[name] == get.headers[name], name
+    nope = client.request("HEAD", "/ui/feature-views/nope")
+    assert nope.status_code == 404 and nope.content == b""
+
+
 def test_pages_are_read_only(client: Client) -> None:
     response = client.post("/ui/feature-views/driver_stats")
-    assert response.status_code == 405 and response.headers["allow"] == "GET"
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
     assert client.get("/ui/logout").status_code == 405
     assert client.post("/ui/static/ui.js").status_code == 405
 

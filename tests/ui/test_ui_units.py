@@ -20,6 +20,7 @@ from pitstore.ui.pages.layout import age
 from pitstore.ui.pages.objects import _deps_part
 from pitstore.ui.run import ui_url
 from pitstore.ui.search import search
+from pitstore.ui.sign_in_limit import SignInLimit, client_key
 
 
 def test_text_and_attributes_are_escaped() -> None:
@@ -173,3 +174,60 @@ def test_a_sign_in_cookie_lasts_a_session_and_names_its_token() -> None:
     assert auth.principal(None, moved, now=now + SESSION_SECONDS + 1) is None
     for odd in ("", ".", "zz.00", "1" * 40 + ".00", cookie.replace(".", "")):
         assert auth.principal(None, odd, now=now) is None, odd
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sign_in_limit_counts_failures_per_address_in_a_window() -> None:
+    clock = Clock()
+    limit = SignInLimit(3, 60, clock)
+    for _ in range(2):
+        assert not limit.failed("10.0.0.1")
+    assert limit.retry_after("10.0.0.1") is None  # a try left
+    assert limit.failed("10.0.0.1")  # the last one
+    assert limit.retry_after("10.0.0.1") == 60
+    assert limit.retry_after("10.0.0.2") is None  # another address has its own budget
+    clock.now += 59.5
+    assert limit.retry_after("10.0.0.1") == 1  # rounded up, never 0
+    clock.now += 0.5
+    assert limit.retry_after("10.0.0.1") is None  # the window closed
+    assert len(limit) == 0
+
+
+def test_sign_in_limit_forgets_an_address_that_signs_in() -> None:
+    limit = SignInLimit(2, 60, Clock())
+    limit.failed("10.0.0.1")
+    limit.succeeded("10.0.0.1")
+    limit.failed("10.0.0.1")
+    assert limit.retry_after("10.0.0.1") is None
+
+
+def test_sign_in_limit_holds_a_bounded_number_of_addresses() -> None:
+    clock = Clock()
+    limit = SignInLimit(1, 60, clock, max_addresses=100)
+    for n in range(1000):
+        limit.failed(f"10.0.{n // 256}.{n % 256}")
+    assert len(limit) == 100
+    assert limit.retry_after("10.0.3.231") == 60  # the newest are kept
+    assert limit.retry_after("10.0.0.0") is None  # the oldest made room
+    clock.now += 60
+    limit.failed("10.1.0.0")
+    assert len(limit) == 1  # closed windows are dropped first
+
+
+def test_an_ipv6_client_counts_by_its_network() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::2")
+    assert client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("[2001:db8:1:2::1]") == "2001:db8:1:2::/64"
+    assert client_key("::ffff:192.0.2.7") == client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key(None) == client_key("") == ""
+    assert client_key("unix-socket") == "unix-socket"

@@ -22,7 +22,14 @@ from pitstore.server.auth import ANONYMOUS, Authenticator, Principal
 from pitstore.server.batch import ReadBatcher
 from pitstore.server.errors import ApiError, from_exception, too_large
 from pitstore.server.handlers import Context, Handler
-from pitstore.server.http import Request, Response, read_asgi_body, send_asgi
+from pitstore.server.http import (
+    Request,
+    Response,
+    allow_header,
+    read_asgi_body,
+    routed_method,
+    send_asgi,
+)
 from pitstore.server.metrics import SHARE_ENV, Metrics
 from pitstore.server.state import ServerState
 
@@ -158,7 +165,7 @@ class PitstoreApp:
             header.get(b"idempotency-key"),
             lambda: _read_body(receive, header, limit),
         )
-        await send_asgi(send, response, BASE_HEADERS)
+        await send_asgi(send, response, BASE_HEADERS, method)
         client = scope.get("client")
         self.record(endpoint, method, path, response, began, principal, client and client[0])
 
@@ -260,13 +267,14 @@ def _route(method: str, path: str) -> tuple[str, Handler, tuple[str, ...]]:
         methods = {"GET": _CATALOG}
     if methods is None:
         raise ApiError(404, "not_found", f"no endpoint {path!r}; see /docs")
-    entry = methods.get(method)
+    routed = routed_method(method)  # HEAD's error too, so its Content-Length is GET's
+    entry = methods.get(routed)
     if entry is None:
-        allow = ", ".join(methods).encode()
+        allow = allow_header(methods)
         raise ApiError(
             405,
             "method_not_allowed",
-            f"{method} is not allowed on {path}; use {', '.join(methods)}",
+            f"{routed} is not allowed on {path}; use {allow.decode()}",
             headers=[(b"allow", allow)],
         )
     return entry[0], entry[1], params
@@ -329,7 +337,7 @@ def _log_access(
                 "path": path,
                 "status": response.status,
                 "ms": round(seconds * 1000, 3),
-                "bytes": len(response.body),
+                "bytes": 0 if method == "HEAD" else len(response.body),
                 "client": client,
                 "token": principal.name,
             }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -38,6 +38,18 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+def routed_method(method: str) -> str:
+    """The method a request is routed by: HEAD as GET. RFC 9110 (section 9.3.2) asks the
+    same status and headers of both; only the body is left out, by the sender."""
+    return "GET" if method == "HEAD" else method
+
+
+def allow_header(methods: Collection[str]) -> bytes:
+    """The Allow header's value for a resource taking ``methods`` (HEAD wherever GET is)."""
+    listed = [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else list(methods)
+    return ", ".join(sorted(listed)).encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
     """``data`` as a JSON response."""
     return Response(dumps(data), status)
@@ -69,8 +81,12 @@ async def send_asgi(
     send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     response: Response,
     base_headers: Sequence[tuple[bytes, bytes]],
+    method: str,
 ) -> None:
-    """Send ``response`` over ASGI, ``base_headers`` before its own."""
+    """Send ``response`` to a ``method`` request over ASGI, ``base_headers`` before its own.
+
+    The reply to HEAD has no body but the Content-Length of the GET's (uvicorn would drop
+    the body itself; another ASGI server, or a test client, may not)."""
     headers = [
         (b"content-type", response.content_type),
         (b"content-length", str(len(response.body)).encode()),
@@ -78,4 +94,5 @@ async def send_asgi(
         *response.headers,
     ]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+    body = b"" if method == "HEAD" else response.body
+    await send({"type": "http.response.body", "body": body})

@@ -68,6 +68,7 @@ class RsgiApp:
         )
         out = [("content-type", response.content_type.decode("latin-1")), *_BASE]
         out += [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+        # To HEAD, granian sends the Content-Length of this body, and not the body.
         proto.response_bytes(response.status, out, response.body)
         client = scope.client.rpartition(":")[0] or scope.client
         self.app.record(endpoint, method, path, response, began, principal, client)
@@ -139,10 +140,13 @@ async def call_asgi(
             parts.append(message.get("body", b""))
 
     await app(asgi_scope, receive, send)
+    # granian sets Content-Length from the body, but keeps the app's in a reply to HEAD (its
+    # body is empty: the GET's length is the app's to tell).
+    head = scope.method == "HEAD"
     headers = [
         (k.decode("latin-1"), v.decode("latin-1"))
         for k, v in start.get("headers", [])
-        if k.lower() != b"content-length"  # granian sets it from the body
+        if head or k.lower() != b"content-length"
     ]
     proto.response_bytes(start.get("status", 500), headers, b"".join(parts))
 

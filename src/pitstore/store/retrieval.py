@@ -17,6 +17,7 @@ from pitstore.offline.base import (
     SourceSpec,
     ViewQuery,
 )
+from pitstore.offline.parquet import write_parquet
 from pitstore.store.catalog import Snapshot
 from pitstore.store.resolve import Resolved, ViewSelection, resolve
 from pitstore.store.transforms import run_transform
@@ -84,12 +85,11 @@ class HistoricalJob:
         """Write the training frame to Parquet.
 
         Streamed by the engine (not via Python memory), except when on-demand features must
-        be computed on the frame first.
+        be computed on the frame first. Durations are written as the engines write them
+        (:mod:`pitstore.offline.parquet`).
         """
         if self.resolved.transforms:
-            import pyarrow.parquet as pq
-
-            pq.write_table(self.to_arrow(), str(path))
+            write_parquet(self.to_arrow(), str(path))
         else:
             self._job.to_parquet(str(path))
 

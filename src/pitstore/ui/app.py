@@ -20,7 +20,14 @@ from pitstore.errors import NotFoundError
 from pitstore.server import catalog
 from pitstore.server.codec import dumps
 from pitstore.server.errors import ApiError, from_exception
-from pitstore.server.http import JSON, Response, read_asgi_body, send_asgi
+from pitstore.server.http import (
+    JSON,
+    Response,
+    allow_header,
+    read_asgi_body,
+    routed_method,
+    send_asgi,
+)
 from pitstore.timeutil import utcnow
 from pitstore.ui import assets, search
 from pitstore.ui.auth import UiAuth, clear_cookie, read_cookie, set_cookie
@@ -29,6 +36,7 @@ from pitstore.ui.model import KINDS, CatalogModel, ModelCache
 from pitstore.ui.pages import catalog as catalog_pages
 from pitstore.ui.pages import history, objects
 from pitstore.ui.pages.layout import Ctx
+from pitstore.ui.sign_in_limit import SignInLimit
 
 if TYPE_CHECKING:
     from pitstore.server.app import Receive, Scope, Send
@@ -63,6 +71,8 @@ class UiRequest:
     secure: bool
     cross_site: bool
     """Sent by a page of another site (Sec-Fetch-Site, else Origin against Host)."""
+    client: str | None = None
+    """The peer's address (a proxy's, behind one)."""
 
     @classmethod
     def of(cls, scope: Scope) -> UiRequest:
@@ -78,6 +88,7 @@ class UiRequest:
             read_cookie(headers.get(b"cookie")),
             scope.get("scheme") == "https",
             _cross_site(headers),
+            client[0] if (client := scope.get("client")) else None,
         )
 
     def arg(self, name: str) -> int | None:
@@ -93,7 +104,9 @@ class UiApp:
     def __init__(self, state: ServerState, metrics: Metrics | None = None) -> None:
         self.state = state
         self.metrics = metrics
-        self.auth = UiAuth(list(state.settings.auth.tokens), state.project)
+        auth = state.settings.auth
+        self.auth = UiAuth(list(auth.tokens), state.project)
+        self.sign_ins = SignInLimit(auth.sign_in_failures, auth.sign_in_window_seconds)
         self._models = ModelCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,7 +116,7 @@ class UiApp:
             response = await self._handle(request, receive)
         except Exception as exc:
             response = self._error(exc, request)
-        await send_asgi(send, response, SECURITY_HEADERS)
+        await send_asgi(send, response, SECURITY_HEADERS, request.method)
         if self.metrics is not None:
             self.metrics.request("ui", response.status, time.perf_counter() - began)
 
@@ -229,21 +242,44 @@ class UiApp:
         target = _safe_next(request.query.get("next", "/ui"))
         if not self.auth.enabled:
             return redirect(target)
-        if request.method == "GET":
+        if routed_method(request.method) == "GET":
             return page(catalog_pages.login_page(target, project=self.state.project))
-        _only(request, "POST", allowed="GET, POST")
+        _only(request, "POST", allowed=("GET", "POST"))
         _same_site(request)  # a page of another site must not sign a browser in
+        wait = self.sign_ins.retry_after(request.client)
+        if wait is not None:  # refused before the form is read: the token is not checked
+            return self._too_many_sign_ins(target, wait)
         form = parse_qs((await _read_form(receive)).decode("utf-8", "replace"))
         token = form.get("token", [""])[0]
         target = _safe_next(form.get("next", [target])[0])
         try:
             value = self.auth.sign_in(token)
         except ApiError as exc:
+            self._failed_sign_in(request.client)
             text = "That token is not valid here." if exc.status == 401 else exc.message
             html = catalog_pages.login_page(target, text, self.state.project)
             return page(html, exc.status)
+        self.sign_ins.succeeded(request.client)
         cookie = set_cookie(value, request.secure or self.state.settings.secure_cookies)
         return redirect(target, [(b"set-cookie", cookie)])
+
+    def _failed_sign_in(self, client: str | None) -> None:
+        if self.sign_ins.failed(client):
+            log.warning(
+                "web UI: %d failed sign-ins from %s; its sign-ins are refused for up to %g s "
+                "(server.auth.sign_in_failures, sign_in_window_seconds)",
+                self.sign_ins.failures,
+                client or "an unknown address",
+                self.sign_ins.window_seconds,
+            )
+
+    def _too_many_sign_ins(self, target: str, wait: int) -> Response:
+        text = (
+            f"Too many failed sign-ins from your address: try again in {wait} seconds "
+            f"(at most {self.sign_ins.failures} in {self.sign_ins.window_seconds:g} seconds)."
+        )
+        html = catalog_pages.login_page(target, text, self.state.project)
+        return page(html, 429, [(b"retry-after", str(wait).encode())])
 
     # --- errors -------------------------------------------------------------------------------
 
@@ -278,14 +314,15 @@ def _exists(model: CatalogModel, kind: str, name: str) -> None:
         raise NotFoundError(kind.replace("_", " "), name, names)
 
 
-def _only(request: UiRequest, method: str, allowed: str | None = None) -> None:
-    if request.method != method:
-        allowed = allowed or method
+def _only(request: UiRequest, method: str, allowed: tuple[str, ...] = ()) -> None:
+    routed = routed_method(request.method)  # HEAD's error too, so its Content-Length is GET's
+    if routed != method:
+        allow = allow_header(allowed or (method,))
         raise ApiError(
             405,
             "method_not_allowed",
-            f"{request.method} is not allowed on {request.path}; use {allowed}",
-            headers=[(b"allow", allowed.encode())],
+            f"{routed} is not allowed on {request.path}; use {allow.decode()}",
+            headers=[(b"allow", allow)],
         )
 
 

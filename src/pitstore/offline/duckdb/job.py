@@ -10,10 +10,12 @@ from pitstore.offline.duckdb import sql
 from pitstore.offline.duckdb.entities import (
     ArrowEntities,
     Entities,
+    QueryEntities,
     row_numbers,
     slim_table,
 )
 from pitstore.offline.duckdb.sources import SourceSchema, translate_errors
+from pitstore.offline.parquet import has_duration, write_parquet
 
 if TYPE_CHECKING:
     import duckdb
@@ -33,6 +35,8 @@ class _Prepared:
 
     entity_relation: str
     plans: list[sql.ScanPlan]
+    intervals: tuple[str, ...] = ()
+    """The INTERVAL columns of a query's entity frame (returned as ``duration[us]``)."""
 
 
 class DuckDBRetrievalJob:
@@ -72,7 +76,7 @@ class DuckDBRetrievalJob:
                 )
             query = self._full_sql(cur, prepared)
             with translate_errors(_OWNER):
-                return self._cast(cur.sql(query).to_arrow_table())
+                return self._cast(cur.sql(query).to_arrow_table(), prepared.intervals)
         finally:
             cur.close()
 
@@ -87,12 +91,25 @@ class DuckDBRetrievalJob:
         return pl.from_arrow(self.to_arrow())
 
     def to_parquet(self, path: str) -> None:
-        """Write the result to one Parquet file; DuckDB streams it to disk (``COPY ... TO``)."""
+        """Write the result to one Parquet file; DuckDB streams it to disk (``COPY ... TO``).
+
+        A result with a duration column is written by pyarrow instead, still batch by batch:
+        DuckDB writes a Parquet INTERVAL (see :mod:`pitstore.offline.parquet`).
+        """
+        if isinstance(self._entities, ArrowEntities) and has_duration(self._entities.table.schema):
+            write_parquet(self.to_arrow(), path)  # the input is in memory, and so is the result
+            return
         cur = self._engine.cursor()
         try:
-            query = self._full_sql(cur, self._prepare(cur))
+            prepared = self._prepare(cur)
+            query = self._full_sql(cur, prepared)
             with translate_errors(_OWNER):
-                cur.execute(f"COPY ({query}) TO {sql.literal(path)} (FORMAT parquet)")
+                if prepared.intervals:
+                    reader = cur.sql(query).to_arrow_reader()
+                    schema = self._target_schema(reader.schema, prepared.intervals)
+                    write_parquet(cast_reader(reader, schema), path)
+                else:
+                    cur.execute(f"COPY ({query}) TO {sql.literal(path)} (FORMAT parquet)")
         finally:
             cur.close()
 
@@ -103,13 +120,14 @@ class DuckDBRetrievalJob:
             return self.to_arrow().to_reader()
         cur = self._engine.cursor()
         try:
-            query = self._full_sql(cur, self._prepare(cur))
+            prepared = self._prepare(cur)
+            query = self._full_sql(cur, prepared)
             with translate_errors(_OWNER):
                 reader = cur.sql(query).to_arrow_reader()
         except BaseException:
             cur.close()
             raise
-        return stream_cast(cur, reader, self._target_schema(reader.schema))
+        return stream_cast(cur, reader, self._target_schema(reader.schema, prepared.intervals))
 
     def _prepare(self, cur: duckdb.DuckDBPyConnection) -> _Prepared:
         """Put the entity rows on the cursor and plan each source scan."""
@@ -118,27 +136,33 @@ class DuckDBRetrievalJob:
             slim = slim_table(self._entities.table, keys, self._timestamp_column)
             cur.register(_ENTITIES, slim)
             lo, hi = _arrow_bounds(slim)
-            relation = _ENTITIES
-        else:
-            with translate_errors(self._entities.owner, self._entities.path):
-                # Rows numbered as they come (DuckDB keeps the query's order), in a column of
-                # our own: ``rowid`` is shadowed by an input column of that name. The line
-                # break ends a ``-- comment`` on the query's last line.
-                cur.execute(
-                    f"CREATE TEMP TABLE {_ENTITIES} AS SELECT row_number() OVER () - 1 AS "
-                    f"{sql.RN}, * FROM ({self._entities.query}\n)"
-                )
-            cols = [sql.RN, *(sql.ident(k) for k in keys)]
-            kind = "TIMESTAMPTZ" if self._timestamp_aware else "TIMESTAMP"
-            cols.append(f"{sql.epoch_us_expr(self._timestamp_column, kind)} AS {sql.TS}")
-            relation = f"(SELECT {', '.join(cols)} FROM {_ENTITIES})"
-            bounds = f"SELECT min({sql.TS}), max({sql.TS}) FROM {relation}"
-            lo, hi = cur.sql(bounds).fetchall()[0]
-        plans = [
+            return _Prepared(_ENTITIES, self._scan_plans(lo, hi))
+        return self._prepare_query(cur, self._entities, keys)
+
+    def _prepare_query(
+        self, cur: duckdb.DuckDBPyConnection, entities: QueryEntities, keys: list[str]
+    ) -> _Prepared:
+        with translate_errors(entities.owner, entities.path):
+            # Rows numbered as they come (DuckDB keeps the query's order), in a column of our
+            # own: ``rowid`` is shadowed by an input column of that name. The line break ends
+            # a ``-- comment`` on the query's last line.
+            cur.execute(
+                f"CREATE TEMP TABLE {_ENTITIES} AS SELECT row_number() OVER () - 1 AS "
+                f"{sql.RN}, * FROM ({entities.query}\n)"
+            )
+        cols = [sql.RN, *(sql.ident(k) for k in keys)]
+        kind = "TIMESTAMPTZ" if self._timestamp_aware else "TIMESTAMP"
+        cols.append(f"{sql.epoch_us_expr(self._timestamp_column, kind)} AS {sql.TS}")
+        relation = f"(SELECT {', '.join(cols)} FROM {_ENTITIES})"
+        bounds = f"SELECT min({sql.TS}), max({sql.TS}) FROM {relation}"
+        lo, hi = cur.sql(bounds).fetchall()[0]
+        return _Prepared(relation, self._scan_plans(lo, hi), _interval_columns(cur))
+
+    def _scan_plans(self, lo: int | None, hi: int | None) -> list[sql.ScanPlan]:
+        return [
             self._scan_plan(view, src, lo, hi)
             for view, src in zip(self._views, self._sources, strict=True)
         ]
-        return _Prepared(relation, plans)
 
     @staticmethod
     def _scan_plan(
@@ -161,20 +185,35 @@ class DuckDBRetrievalJob:
             table = self._entities.table
             cur.register(_FULL, table.append_column(sql.RN, row_numbers(table.num_rows)))
             passthrough = _FULL
+        elif prepared.intervals:
+            # As microseconds here, as Arrow durations in _target_schema.
+            micros = [f"{sql.interval_us_expr(c)} AS {sql.ident(c)}" for c in prepared.intervals]
+            passthrough = f"(SELECT * REPLACE ({', '.join(micros)}) FROM {_ENTITIES})"
         else:
             passthrough = _ENTITIES
         return sql.historical_sql(prepared.entity_relation, prepared.plans, passthrough)
 
-    def _target_schema(self, schema: pa.Schema) -> pa.Schema:
-        """``schema`` with every feature column set to its declared Arrow type."""
+    def _target_schema(self, schema: pa.Schema, durations: Sequence[str] = ()) -> pa.Schema:
+        """``schema`` with every feature column set to its declared Arrow type, and the
+        ``durations`` (int64 microseconds from DuckDB) to ``duration[us]``."""
         import pyarrow as pa
 
         declared = {f.output: f.arrow_type for view in self._views for f in view.features}
+        declared.update((name, pa.duration("us")) for name in durations)
         return pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in schema])
 
-    def _cast(self, table: pa.Table) -> pa.Table:
-        target = self._target_schema(table.schema)
+    def _cast(self, table: pa.Table, durations: Sequence[str] = ()) -> pa.Table:
+        target = self._target_schema(table.schema, durations)
         return table if table.schema.equals(target) else table.cast(target)
+
+
+def _interval_columns(cur: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The INTERVAL columns of the entity table: Arrow has no type for DuckDB's (months, days,
+    microseconds) that Parquet can hold, so they are returned as durations."""
+    relation = cur.table(_ENTITIES)
+    return tuple(
+        c for c, t in zip(relation.columns, relation.types, strict=True) if t == "INTERVAL"
+    )
 
 
 def _arrow_bounds(slim: pa.Table) -> tuple[int | None, int | None]:
@@ -192,9 +231,16 @@ def stream_cast(
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for batch in reader:
-                yield batch if batch.schema.equals(schema) else batch.cast(schema)
+            yield from cast_reader(reader, schema)
         finally:
             cur.close()
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def cast_reader(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.RecordBatchReader:
+    """A reader that casts each batch of ``reader`` to ``schema``."""
+    import pyarrow as pa
+
+    batches = (b if b.schema.equals(schema) else b.cast(schema) for b in reader)
+    return pa.RecordBatchReader.from_batches(schema, batches)

@@ -128,6 +128,26 @@ def epoch_us_expr(column: str, column_type: str) -> str:
     return f"epoch_us(CAST({ident(column)} AS {target}))"
 
 
+def interval_us_expr(column: str) -> str:
+    """An INTERVAL column as BIGINT microseconds (a day counts 24 hours), for Arrow durations.
+
+    A value with months or years fails the query with an error naming the column: a month has
+    no fixed length, so it is not a duration (Spark refuses its year-month intervals too).
+    """
+    col = ident(column)
+    before = f"entity column {column!r} holds the interval "
+    after = (
+        ", which counts months or years: a month has no fixed length, so it is not a duration; "
+        "give it in days or smaller units (e.g. ts1 - ts2 instead of age(ts1, ts2))"
+    )
+    message = f"{literal(before)} || CAST({col} AS VARCHAR) || {literal(after)}"
+    no_months = f"datepart('year', {col}) = 0 AND datepart('month', {col}) = 0"
+    return (
+        f"CASE WHEN {col} IS NULL THEN NULL WHEN {no_months} THEN epoch_us({col}) "
+        f"ELSE error({message}) END"
+    )
+
+
 def source_order_key(
     ts_us: str,
     created_us: str | None,
