@@ -8,12 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pitstore import FeatureStore, ParquetSource, PushSource
 from pitstore.errors import DefinitionError, NotFoundError, SchemaError, StoreUnavailableError
 from pitstore.store.push_source import Origin
 from push_helpers import (
+    BATCH_SCHEMA,
     T0,
     event,
     log_files,
@@ -414,5 +416,39 @@ def test_a_merge_that_keeps_losing_to_other_writers_fails_instead_of_dropping_ev
         monkeypatch.setattr(store.online, "write", behind_another_writer)
         with pytest.raises(StoreUnavailableError, match="do not resend all of it"):
             store.push("driver_push", [event(4, 5)])
+    finally:
+        store.close()
+
+
+def test_a_folder_batch_source_without_files_yet_then_with_subfolders(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "drivers"
+    folder.mkdir(parents=True)
+    (folder / "_SUCCESS").write_bytes(b"")  # a job's marker: no rows yet
+    source = PushSource("driver_push", batch_source=ParquetSource("data/drivers"))
+    store = make_repo(tmp_path, source)
+    try:
+        store.push("driver_push", [event(1, 5, conv=0.1)], to="offline")
+        frame = pa.table(
+            {
+                "driver_id": pa.array([1, 2], pa.int64()),
+                "event_timestamp": pa.array([T0 + timedelta(minutes=30)] * 2),
+            }
+        )
+        # the folder exists but holds no file to read: the log alone is read
+        got = store.get_historical_features(frame, ["driver_stats:conv_rate"]).to_arrow()
+        assert got["conv_rate"].to_pylist() == [0.1, None]
+        naive = (T0 + timedelta(minutes=5)).replace(tzinfo=None)  # the batch's own type
+        rows = [
+            {"driver_id": d, "event_timestamp": naive, "conv_rate": c, "trips": 1}
+            for d, c in ((1, 0.9), (2, 0.7))
+        ]
+        (folder / "date=2026-03-01").mkdir()
+        pq.write_table(
+            pa.Table.from_pylist(rows, schema=BATCH_SCHEMA),
+            folder / "date=2026-03-01" / "p.parquet",
+        )
+        # batch rows in a subfolder are read, before the log: the pushed row wins the tie
+        got = store.get_historical_features(frame, ["driver_stats:conv_rate"]).to_arrow()
+        assert got["conv_rate"].to_pylist() == [0.1, 0.7]
     finally:
         store.close()

@@ -154,3 +154,52 @@ def test_concurrent_pushes_of_a_tie_agree_offline_and_online(tmp_path: Path) -> 
         assert offline["conv_rate"].to_pylist() == online(store, [1])["conv_rate"]
     finally:
         store.close()
+
+
+def test_a_tie_across_subfolders_goes_to_the_file_last_in_path_order(tmp_path: Path) -> None:
+    # a folder source with date=... subfolders and a file of its own: files are read in the
+    # order of their paths as text, whatever their depth (date=... < top.parquet, late/ <
+    # part-0.parquet); DuckDB read a folder's own files before its subfolders' files
+    folder = tmp_path / "data" / "trips"
+    parts = {
+        "date=2026-01-01/part-0.parquet": [(1, 1.0), (2, 2.0)],
+        "date=2026-01-02/part-0.parquet": [(1, 1.5), (2, 2.5), (3, 3.0)],
+        "date=2026-01-02/late/part-0.parquet": [(3, 3.5)],  # before part-0.parquet
+        "top.parquet": [(1, 1.9)],
+        "_temporary/0/part-0.parquet": [(2, 9.0)],  # unfinished output: not read
+    }
+    for name, rows in parts.items():
+        table = pa.Table.from_pylist(
+            [
+                {"city": "oslo", "driver_id": d, "event_timestamp": T0, "created": T0, "score": s}
+                for d, s in rows
+            ],
+            schema=TRIP_SCHEMA,
+        )
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, folder / name)
+    expected = [1.9, 2.5, 3.0]
+    store = make_store(tmp_path)
+    view = FeatureView(
+        "trips",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips", created_timestamp_field="created"),
+    )
+    store.apply([city_driver, view])
+    try:
+        frame = pa.table(
+            {
+                "city": ["oslo"] * 3,
+                "driver_id": pa.array([1, 2, 3], pa.int64()),
+                "event_timestamp": pa.array([T0 + timedelta(hours=1)] * 3),
+            }
+        )
+        offline = store.get_historical_features(frame, ["trips:score"]).to_arrow()
+        assert offline["score"].to_pylist() == expected
+        store.materialize(BEGINNING, T0 + timedelta(hours=1))
+        entity_rows = [{"city": "oslo", "driver_id": k} for k in (1, 2, 3)]
+        read = store.get_online_features(["trips:score"], entity_rows, now=T0)
+        assert read.to_dict()["score"] == expected
+    finally:
+        store.close()

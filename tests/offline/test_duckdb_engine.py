@@ -20,7 +20,7 @@ from pitstore.offline.base import ViewQuery
 from pitstore.offline.duckdb import DuckDBEngine
 from pitstore.offline.duckdb.entities import is_sql
 
-from .helpers import UTC_US, at, ts_array, view, write_parquet
+from .helpers import BASE, UTC_US, at, nested_folder, ts_array, view, write_parquet
 
 I64 = pa.int64()
 
@@ -651,3 +651,40 @@ def test_source_columns_named_like_the_engines_own_are_read(
     )
     latest = engine.latest(v, at(0), at(9)).read_all().sort_by("__pitstore_k0")  # type: ignore[arg-type]
     assert latest["__pitstore_v0"].to_pylist() == [2.0, 3.0]
+
+
+def test_a_folder_is_read_with_its_subfolders_in_path_order(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    # DuckDB alone read the files of a folder before its subfolders', *.parquet files only,
+    # and _temporary/ (a Spark job's unfinished output) with them
+    expected = nested_folder(tmp_path / "nested")
+    keys = sorted(expected)
+    ents = entities(keys, [90.0] * len(keys))
+    folder = str(tmp_path / "nested")
+    assert vals(engine, ents, folder) == [expected[k] for k in keys]
+    v = view("v", folder, [("k", I64)], [("val", pa.float64())])
+    latest = engine.latest(v, BASE, BASE + timedelta(hours=1)).read_all()
+    assert dict(zip(latest["k"].to_pylist(), latest["val"].to_pylist(), strict=True)) == {
+        k: val for k, val in expected.items() if val is not None
+    }
+    # the same files in a glob, and the folder as an entity frame: rows in file order
+    assert vals(engine, ents, str(tmp_path / "nested" / "**")) == [expected[k] for k in keys]
+    frame = tmp_path / "frame"
+    (frame / "a").mkdir(parents=True)
+    pq.write_table(ents.slice(3), frame / "b.parquet")
+    pq.write_table(ents.slice(0, 3), frame / "a" / "x.parquet")
+    got = engine.historical(str(frame), [v]).to_arrow()
+    assert got["row_id"].to_pylist() == list(range(len(keys)))  # a/x.parquet, then b.parquet
+
+
+def test_folder_names_add_no_column(engine: DuckDBEngine, tmp_path: Path) -> None:
+    # DuckDB read date=... as a column (Spark too, but not for every layout, and typed its own
+    # way): a column comes from the files only
+    folder = tmp_path / "hive"
+    for day in ("2026-01-01", "2026-01-02"):
+        (folder / f"date={day}").mkdir(parents=True)
+        source(folder / f"date={day}", [(1, 10, 10, 1.0)])
+    v = view("v", str(folder), [("k", I64)], [("date", pa.date32())])
+    with pytest.raises(SchemaError, match=r"'date'"):
+        engine.historical(entities([1], [20]), [v]).to_arrow()

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline.helpers import BASE, UTC_US, at, ts_array, view, write_parquet
+from offline.helpers import BASE, UTC_US, at, nested_folder, ts_array, view, write_parquet
 from pitstore.errors import SchemaError
-from pitstore.offline.base import ViewQuery
+from pitstore.offline.base import AggregateSpec, FeatureColumn, ViewQuery
 from pitstore.offline.duckdb import DuckDBEngine
 from pitstore.offline.spark import SparkEngine
 
@@ -296,3 +296,100 @@ def test_durations_are_written_as_the_same_microseconds(
         micros = pq.read_table(tmp_path / "spark_out")["age"]  # Spark's: int64 microseconds
         assert micros.to_pylist() == duck_file["age"].cast(I64).to_pylist()
         assert micros.to_pylist() == [86_400_000_005, None, -3_000_000]
+
+
+def test_a_folder_with_subfolders_reads_alike_on_both_engines(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    # DuckDB read a folder's own files before its subfolders' and *.parquet files only (and
+    # _temporary/); Spark read the top level only, or with date=... subfolders, these alone
+    expected = nested_folder(tmp_path / "nested")
+    folder = str(tmp_path / "nested")
+    keys = sorted(expected)
+    entities = pa.table(
+        {
+            "row_id": pa.array(range(len(keys)), I64),
+            "k": pa.array(keys, I64),
+            "event_timestamp": ts_array([at(90.0)] * len(keys), "UTC"),
+        }
+    )
+    want = [expected[k] for k in keys]
+    with DuckDBEngine() as duck:
+        for ttl in (None, timedelta(hours=1)):  # Spark: union without a TTL, join with one
+            v = view("v", folder, [("k", I64)], [("val", pa.float64())], ttl=ttl)
+            assert duck.historical(entities, [v]).to_arrow()["val"].to_pylist() == want
+            for strategy in ("join", "union"):
+                engine = SparkEngine(spark=spark_engine.session(), strategy=strategy)
+                got = engine.historical(entities, [v]).to_arrow()["val"].to_pylist()
+                assert got == want, (strategy, ttl)
+        v = view("v", folder, [("k", I64)], [("val", pa.float64())])
+        window = (BASE, BASE + timedelta(hours=1))
+        latest = {k: val for k, val in expected.items() if val is not None}
+        for engine_ in (duck, spark_engine):
+            got = engine_.latest(v, *window).read_all()
+            pairs = zip(got["k"].to_pylist(), got["val"].to_pylist(), strict=True)
+            assert dict(pairs) == latest, type(engine_).__name__
+        _same_events(duck, spark_engine, folder, entities)
+        _same_entity_order(duck, spark_engine, tmp_path, entities, v)
+
+
+def _same_events(
+    duck: DuckDBEngine, spark_engine: SparkEngine, folder: str, entities: pa.Table
+) -> None:
+    """An aggregated view's lists and ``last`` (the row read last wins a tie) agree."""
+    import dataclasses
+
+    base = view("agg", folder, [("k", I64)], [])
+    features = (
+        FeatureColumn("val", "val_last", pa.float64()),
+        FeatureColumn("val", "val_count", I64),
+    )
+    hour = 3_600_000_000
+    agg = dataclasses.replace(
+        base,
+        features=features,
+        aggregations=(AggregateSpec("last", hour), AggregateSpec("count", hour)),
+    )
+    want = duck.historical(entities, [agg]).to_arrow()
+    assert want["val_last"].to_pylist() == [10.0, 22.0, 32.0, 40.0, None, 61.0]
+    assert want["val_count"].to_pylist() == [3, 2, 3, 1, 0, 2]
+    assert spark_engine.historical(entities, [agg]).to_arrow().to_pylist() == want.to_pylist()
+    end = BASE + timedelta(minutes=30)
+    lists = duck.events(agg, end).read_all().sort_by("k")
+    assert spark_engine.events(agg, end).read_all().sort_by("k").to_pylist() == lists.to_pylist()
+
+
+def _same_entity_order(
+    duck: DuckDBEngine, spark_engine: SparkEngine, tmp_path: Path, entities: pa.Table, v: ViewQuery
+) -> None:
+    """An entity frame in a folder with subfolders: rows in file order on both engines."""
+    frame = tmp_path / "frame"
+    (frame / "a" / "date=1").mkdir(parents=True)
+    pq.write_table(entities.slice(4), frame / "b.parquet")  # after a/...: "a/" < "b."
+    pq.write_table(entities.slice(2, 2), frame / "a" / "y.parquet")
+    pq.write_table(entities.slice(0, 2), frame / "a" / "date=1" / "x.parquet")
+    pq.write_table(entities.slice(0, 1), frame / "a" / "_x.parquet")  # not read
+    want = duck.historical(str(frame), [v]).to_arrow()
+    assert want["row_id"].to_pylist() == list(range(entities.num_rows))
+    assert want.column_names == ["row_id", "k", "event_timestamp", "val"]  # no date column
+    assert spark_engine.historical(str(frame), [v]).to_arrow().to_pylist() == want.to_pylist()
+
+
+def test_file_names_with_glob_characters_are_read_as_themselves(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    # each file is named to the engines one by one: a [, {, * or ? in it must not glob
+    names = ["x*.parquet", "x?.parquet", "x[1].parquet", "x{2}.parquet"]  # in path order
+    for n, name in enumerate(names):
+        _tied_file(tmp_path / name, float(n), {"k": pa.array([1], I64)})
+        (tmp_path / f"only_{n}").mkdir()
+        _tied_file(tmp_path / f"only_{n}" / name, 10.0 + n, {"k": pa.array([2 + n], I64)})
+    keys = [1, 2, 3, 4, 5]
+    entities = pa.table(
+        {"k": pa.array(keys, I64), "event_timestamp": ts_array([at(90.0)] * len(keys), "UTC")}
+    )
+    v = view("v", str(tmp_path), [("k", I64)], [("val", pa.float64())])
+    want = [3.0, 10.0, 11.0, 12.0, 13.0]  # x{2}.parquet, read last, wins the tie
+    with DuckDBEngine() as duck:
+        assert duck.historical(entities, [v]).to_arrow()["val"].to_pylist() == want
+    assert spark_engine.historical(entities, [v]).to_arrow()["val"].to_pylist() == want

@@ -62,7 +62,12 @@ class DataSource:
 
 
 class ParquetSource(DataSource):
-    """Parquet data: a file, a folder of files, or a glob; relative paths are from the repo."""
+    """Parquet data: a file, a folder of files, or a glob; relative paths are from the repo.
+
+    A folder is read with its subfolders (``date=2026-01-01/`` partitions...), skipping names
+    that start with ``_`` or ``.``; files are read in path order; folder names add no column
+    (``pitstore.offline.files`` has the exact rules, the same on every engine).
+    """
 
     __slots__ = ("path",)
     type: ClassVar[str] = "parquet"

@@ -25,7 +25,7 @@ class SourceSpec:
     """Where a view's rows live and which columns hold their timestamps."""
 
     path: str
-    """Absolute path, folder or glob of Parquet files."""
+    """Absolute path, folder or glob of Parquet files; which files, in which order: files.py."""
     timestamp_field: str
     created_timestamp_field: str | None = None
     extra_paths: tuple[str, ...] = ()

@@ -59,24 +59,19 @@ def _registry(store: FeatureStore) -> str:
 
 
 def _offline(store: FeatureStore) -> str:
+    from pitstore.offline.files import has_files
     from pitstore.store.retrieval import source_spec
 
     views = store.catalog.current().contents.views.values()
     missing = []
     for view in views:
         spec = source_spec(view, store.repo_path)
-        if "://" not in spec.path and not _exists(spec.path):
+        if not has_files(spec.path):
             missing.append(f"{view.name}: {spec.path}")
     if missing:
         raise PitstoreError("no data at " + "; ".join(missing))
     engine = store.offline  # opening it checks its settings
     return f"{type(engine).__name__} ready; sources of {len(views)} views found"
-
-
-def _exists(path: str) -> bool:
-    import glob
-
-    return bool(glob.glob(path))
 
 
 def _online(store: FeatureStore) -> str:

@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Final
 
 from pitstore.definitions import PushSource
 from pitstore.errors import SchemaError
+from pitstore.offline.files import source_files
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -214,15 +215,9 @@ def batch_schema(path: str) -> pa.Schema | None:
 
 
 def _first_file(path: str) -> str | None:
-    if "://" in path:
-        return None
-    if os.path.isfile(path):
-        return path
-    pattern = os.path.join(path, "**", "*.parquet") if os.path.isdir(path) else path
-    for name in sorted(glob.iglob(pattern, recursive=True)):
-        if os.path.isfile(name) and not os.path.basename(name).startswith((".", "_")):
-            return name
-    return None
+    """The first file the engines read of a local batch source (offline/files.py)."""
+    files = source_files(path)
+    return files[0] if files else None
 
 
 def logged_message_ids(root: Path, dates: Iterable[str], since: float) -> set[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,7 @@ from pitstore.offline.base import (
     SourceSpec,
     ViewQuery,
 )
+from pitstore.offline.files import has_files
 from pitstore.offline.parquet import write_parquet
 from pitstore.store.catalog import Snapshot
 from pitstore.store.resolve import Resolved, ViewSelection, resolve
@@ -198,12 +197,8 @@ def _push_spec(source: PushSource, repo: Path) -> SourceSpec:
 
 
 def _has_data(path: str) -> bool:
-    """Whether a batch path is remote (assumed present) or matches a local file or folder."""
-    if "://" in path:
-        return True
-    if glob.has_magic(path):
-        return next(iter(glob.iglob(path, recursive=True)), None) is not None
-    return os.path.exists(path)
+    """Whether a batch path is remote (assumed present) or stands for a local file."""
+    return has_files(path)
 
 
 def all_features(view: FeatureView) -> list[str]:

@@ -15,7 +15,6 @@ from pitstore.offline.duckdb.job import DuckDBRetrievalJob, stream_cast
 from pitstore.offline.duckdb.sources import (
     check_source,
     inspect_source,
-    missing_path_error,
     translate_errors,
 )
 from pitstore.offline.validation import check_entity_schema
@@ -127,13 +126,6 @@ class DuckDBEngine:
         """The entity frame's columns; for a path or a query, without reading rows."""
         if isinstance(entities, ArrowEntities):
             return entities.table.schema
-        if entities.path is not None:
-            import glob
-            import os
-
-            path = entities.path
-            if "://" not in path and not glob.has_magic(path) and not os.path.exists(path):
-                raise missing_path_error(path, "entity frame")
         cur = self.cursor()
         try:
             with translate_errors(entities.owner, entities.path):

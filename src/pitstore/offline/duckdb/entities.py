@@ -66,12 +66,13 @@ def load_entities(obj: Any) -> Entities:
     """Classify and normalize an entity input (pandas, Polars, Arrow, path or SQL string)."""
     import pyarrow as pa
 
-    from pitstore.offline.duckdb.sql import literal
-
     if isinstance(obj, str):
         if is_sql(obj):
             return QueryEntities(obj.strip().rstrip(";"))
-        return QueryEntities(f"SELECT * FROM read_parquet({literal(obj)})", path=obj)
+        from pitstore.offline.duckdb.sources import scan_relation
+
+        # the files of a source, in its order (offline/files.py): the input order
+        return QueryEntities(f"SELECT * FROM {scan_relation('entity frame', obj)}", path=obj)
     if isinstance(obj, pa.Table):
         return ArrowEntities(obj)
     if isinstance(obj, pa.RecordBatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pitstore.errors import NotFoundError, PitstoreError, SchemaError
 from pitstore.offline.duckdb.sql import ScanPlan, epoch_us_expr, parquet_scan
 from pitstore.offline.duckdb.types import is_timestamp_sql
+from pitstore.offline.files import HIDDEN_PREFIXES, duckdb_literal_path, source_files
 from pitstore.offline.validation import check_source_schema
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ class SourceSchema:
     path: str
     arrow: pa.Schema
     sql_types: dict[str, str]
-    extra_paths: tuple[str, ...] = ()
+    relation: str
+    """The ``read_parquet`` call over the files listed when the schema was read: the query
+    reads those files, in that order, even if more appear meanwhile."""
 
     def epoch_us(self, column: str) -> str:
         """SQL expression: the timestamp ``column`` in microseconds since the epoch (UTC)."""
@@ -39,7 +42,7 @@ class SourceSchema:
         created = view.source.created_timestamp_field
         return ScanPlan(
             view=view,
-            relation=parquet_scan(self.path, self.extra_paths),
+            relation=self.relation,
             where=where,
             ts_us=self.epoch_us(view.source.timestamp_field),
             created_us=self.epoch_us(created) if created else None,
@@ -48,6 +51,9 @@ class SourceSchema:
     def describe(self) -> str:
         """The column list, for error messages."""
         return ", ".join(self.arrow.names)
+
+
+_HIDDEN = " or ".join(repr(p) for p in HIDDEN_PREFIXES)
 
 
 def _is_remote(path: str) -> bool:
@@ -60,29 +66,47 @@ def missing_path_error(path: str, owner: str) -> NotFoundError:
     if not _is_remote(path) and os.path.isdir(path):  # it exists: no "did you mean" itself
         empty = NotFoundError("Parquet path", path)
         empty.args = (
-            f"{owner}: the folder {path!r} holds no Parquet file; write the data there or "
-            "point the source at the files",
+            f"{owner}: the folder {path!r} holds no Parquet file (files and folders whose "
+            f"name starts with {_HIDDEN} are skipped); write the data there or point the "
+            "source at the files",
         )
         return empty
     folder = os.path.dirname(path) or "."
     siblings = [] if _is_remote(path) else sorted(glob.glob(os.path.join(glob.escape(folder), "*")))
     error = NotFoundError("Parquet path", path, siblings)
     hint = f"; did you mean {error.closest[0]!r}?" if error.closest else "; check the path"
+    if glob.has_magic(path):
+        hint += f" (matches whose name starts with {_HIDDEN} are skipped)"
     error.args = (f"{owner}: no Parquet file, folder or glob match at {path!r}{hint}",)
     return error
+
+
+def scan_relation(owner: str, path: str, extra: Sequence[str] = ()) -> str:
+    """The ``read_parquet`` call over the files of ``path`` then of each ``extra`` path, as
+    ``offline/files.py`` lists them (the Spark engine reads the same list); a
+    :class:`NotFoundError` naming ``owner`` for a local path without a file."""
+    patterns: list[str] = []
+    for one in (path, *extra):
+        files = source_files(one)
+        if files is None:  # object storage: DuckDB lists it
+            patterns.append(one)
+        elif not files:
+            raise missing_path_error(one, owner)
+        else:
+            patterns.extend(duckdb_literal_path(f) for f in files)
+    return parquet_scan(patterns, union_by_name=bool(extra))
 
 
 def inspect_source(con: duckdb.DuckDBPyConnection, view: ViewQuery) -> SourceSchema:
     """Read the schema of ``view``'s source (Parquet footers only, no data)."""
     path = view.source.path
-    if not _is_remote(path) and not glob.has_magic(path) and not os.path.exists(path):
-        raise missing_path_error(path, f"view {view.name!r}")
-    extra = view.source.extra_paths
-    with translate_errors(f"view {view.name!r}", path):
-        relation = con.sql(f"SELECT * FROM {parquet_scan(path, extra)} LIMIT 0")
+    owner = f"view {view.name!r}"
+    scan = scan_relation(owner, path, view.source.extra_paths)
+    with translate_errors(owner, path):
+        relation = con.sql(f"SELECT * FROM {scan} LIMIT 0")
         arrow = relation.to_arrow_table().schema
         sql_types = {n: str(t) for n, t in zip(relation.columns, relation.types, strict=True)}
-    return SourceSchema(path=path, arrow=arrow, sql_types=sql_types, extra_paths=extra)
+    return SourceSchema(path=path, arrow=arrow, sql_types=sql_types, relation=scan)
 
 
 def check_source(view: ViewQuery, schema: SourceSchema) -> None:

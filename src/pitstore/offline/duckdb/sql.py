@@ -65,16 +65,17 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def parquet_scan(path: str, extra: Sequence[str] = ()) -> str:
-    """A ``read_parquet`` call over a file, folder or glob (and ``extra`` globs, if any).
+def parquet_scan(patterns: Sequence[str], union_by_name: bool = False) -> str:
+    """A ``read_parquet`` call over ``patterns``, read in that order (``file_index``).
 
-    Several paths are read with ``union_by_name`` (files may differ in columns), and without
-    Hive partitioning: a push log's ``date=...`` folders must not add a column.
+    ``patterns`` are the files of a source as listed by ``offline/files.py`` (each escaped
+    to match itself only) or remote paths DuckDB lists itself. Without Hive partitioning:
+    folder names add no column (files.py). ``union_by_name`` for a push source's batch and
+    log, whose files may differ in columns.
     """
-    if not extra:
-        return f"read_parquet({literal(path)})"
-    paths = ", ".join(literal(p) for p in (path, *extra))
-    return f"read_parquet([{paths}], union_by_name = true, hive_partitioning = false)"
+    paths = ", ".join(literal(p) for p in patterns)
+    union = ", union_by_name = true" if union_by_name else ""
+    return f"read_parquet([{paths}], hive_partitioning = false{union})"
 
 
 def epoch_us(value: datetime) -> int:

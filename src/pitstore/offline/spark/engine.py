@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from pitstore.errors import ConfigError, SchemaError
 from pitstore.offline.duckdb.sql import epoch_us
 from pitstore.offline.spark import entities as ent
 from pitstore.offline.spark.aggregates import event_lists, events_schema
+from pitstore.offline.spark.cancel import JobTags
 from pitstore.offline.spark.job import SparkRetrievalJob
 from pitstore.offline.spark.plan import STRATEGIES, Strategy, latest_rows
 from pitstore.offline.spark.session import prepare, start_session
@@ -67,6 +69,7 @@ class SparkEngine:
         self._strategy: Strategy = strategy
         self._spark = spark
         self._owns_session = False
+        self._tags = JobTags()
         if spark is not None:
             prepare(spark)
 
@@ -82,6 +85,14 @@ class SparkEngine:
             self._owns_session = SparkContext._active_spark_context is None
             self._spark = start_session(self._master, self._app_name, self._conf)
         return self._spark
+
+    @contextmanager
+    def tagged_jobs(self) -> Iterator[SparkSession]:
+        """The session, with the jobs the calling thread starts in the block tagged as this
+        engine's and this thread's, for :meth:`interrupt` (see cancel.py)."""
+        spark = self.session()
+        with self._tags.tagged(spark.sparkContext):
+            yield spark
 
     def historical(
         self,
@@ -100,13 +111,15 @@ class SparkEngine:
         if not views:
             raise SchemaError("historical() needs at least one view; request some features")
         if ent.is_spark_input(entities):
-            loaded = ent.load_entities(self.session(), entities)
+            with self.tagged_jobs() as spark:
+                loaded = ent.load_entities(spark, entities)
             schema = loaded.arrow  # type: ignore[union-attr]  # Spark inputs: SparkEntities
         else:
             loaded = ent.LocalEntities(ent.local_table(entities))
             schema = loaded.table.schema
         check_entity_schema(schema, views, timestamp_column)
-        sources = [self._source(view) for view in views]
+        with self.tagged_jobs():
+            sources = [self._source(view) for view in views]
         return SparkRetrievalJob(self, loaded, views, timestamp_column, sources, self._strategy)
 
     def _source(self, view: ViewQuery) -> ParquetFrame:
@@ -125,10 +138,11 @@ class SparkEngine:
         """
         import pyarrow as pa
 
-        source = self._source(view)
-        frame = latest_rows(source, view, epoch_us(start), epoch_us(end))
-        with translate_errors(f"view {view.name!r}", source.path):
-            table = frame.toArrow()
+        with self.tagged_jobs():
+            source = self._source(view)
+            frame = latest_rows(source, view, epoch_us(start), epoch_us(end))
+            with translate_errors(f"view {view.name!r}", source.path):
+                table = frame.toArrow()
         utc = pa.timestamp("us", tz="UTC")
         fields = [source.arrow.field(k) for k in view.join_keys]
         fields += [pa.field("__ts", utc), pa.field("__created", utc)]
@@ -144,19 +158,23 @@ class SparkEngine:
         """
         if not view.aggregations:
             raise SchemaError(f"view {view.name!r} has no aggregations; use latest()")
-        source = self._source(view)
         hi = epoch_us(end)
         lo = hi - (view.lookback_us or 0)
-        frame = event_lists(source, view, lo, hi)
-        with translate_errors(f"view {view.name!r}", source.path):
-            table = frame.toArrow()
+        with self.tagged_jobs():
+            source = self._source(view)
+            frame = event_lists(source, view, lo, hi)
+            with translate_errors(f"view {view.name!r}", source.path):
+                table = frame.toArrow()
         return table.cast(events_schema(source, view)).to_reader(max_chunksize=65_536)
 
     def interrupt(self, thread: int | None = None) -> None:
-        """Cancel the Spark jobs running now: all of this session's, whatever ``thread`` (a
-        job group per thread would need setting before each job)."""
+        """Cancel the Spark jobs running now that this engine started from thread ``thread``
+        (an ident), or from any thread when None; each raises where it runs. Jobs of other
+        threads and of other users of the session go on (see cancel.py). With PySpark's
+        pinned-thread mode off (``PYSPARK_PIN_THREAD=false``), every job of the session is
+        cancelled: a job's thread cannot be known then."""
         if self._spark is not None:
-            self._spark.sparkContext.cancelAllJobs()
+            self._tags.cancel(self._spark.sparkContext, thread)
 
     def close(self) -> None:
         """Stop the session if the engine started it (an adopted session is left running)."""

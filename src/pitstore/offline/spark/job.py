@@ -65,7 +65,7 @@ class SparkRetrievalJob:
         """The whole result: the input columns, then the features, in input order."""
         import pyarrow as pa
 
-        with translate_errors(_OWNER):
+        with self._engine.tagged_jobs(), translate_errors(_OWNER):
             prepared = self._prepare()
             if isinstance(self._entities, ent.LocalEntities):
                 base = prepared.slim.select(col(RN))
@@ -93,8 +93,9 @@ class SparkRetrievalJob:
         return self.to_arrow().to_reader(max_chunksize=65_536)
 
     def to_spark(self) -> DataFrame:
-        """The result as a Spark DataFrame sorted in input order (Spark types; lazy)."""
-        with translate_errors(_OWNER):
+        """The result as a Spark DataFrame sorted in input order (Spark types; lazy: the jobs
+        that run it are the caller's, not the engine's to interrupt)."""
+        with self._engine.tagged_jobs(), translate_errors(_OWNER):
             prepared = self._prepare()
             frame = self._assemble(self._numbered(prepared), prepared.matches)
             return frame.orderBy(col(RN)).drop(RN)
@@ -107,11 +108,12 @@ class SparkRetrievalJob:
         folder as one table. A local entity frame is written as one part file. Types are
         Spark's: timestamps as UTC microseconds, fixed-size lists as lists.
         """
-        frame = self.to_spark()
-        if isinstance(self._entities, ent.LocalEntities):
-            frame = frame.coalesce(1)  # it fit in the driver: one file is friendlier
-        with translate_errors(_OWNER, path):
-            frame.write.mode("overwrite").parquet(path)
+        with self._engine.tagged_jobs():
+            frame = self.to_spark()
+            if isinstance(self._entities, ent.LocalEntities):
+                frame = frame.coalesce(1)  # it fit in the driver: one file is friendlier
+            with translate_errors(_OWNER, path):
+                frame.write.mode("overwrite").parquet(path)
 
     # --- running ---------------------------------------------------------------------------
 

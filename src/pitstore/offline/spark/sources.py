@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +11,7 @@ from urllib.parse import unquote
 
 from pitstore.errors import PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.offline.duckdb.sources import missing_path_error
+from pitstore.offline.files import hadoop_literal_path, source_files
 from pitstore.offline.spark.columns import between_filter, col, epoch_us, micros_to_timestamp
 from pitstore.offline.spark.types import arrow_schema, is_nanos, spark_type
 from pitstore.offline.validation import check_source_schema
@@ -91,40 +90,51 @@ def read_parquet(
 ) -> ParquetFrame:
     """Read the schema of the Parquet file, folder or glob at ``path`` (footers, no rows).
 
+    Local paths are read as the files ``offline/files.py`` lists (the DuckDB engine reads the
+    same list): a folder with its subfolders, files in path order, folder names adding no
+    column (partition discovery is off: ``recursiveFileLookup``).
+
     With ``extra`` globs (a push source's log), each path is read on its own and the frames are
     united by column name, as the DuckDB engine's ``union_by_name``: a column missing from a
     path reads as null, columns may come in any order, and Spark's union widens numeric types
-    (int32 and int64 give int64). Partition discovery is off for every path then (DuckDB's
-    ``hive_partitioning = false``): the log's ``date=...`` folders add no column. The files of
-    one extra glob may have different columns (the log of a source whose views changed): their
-    schemas are merged (``mergeSchema``, which reads every footer of that glob).
+    (int32 and int64 give int64). The files of one extra glob may have different columns (the
+    log of a source whose views changed): their schemas are merged (``mergeSchema``, which
+    reads every footer of that glob).
 
     ``positions``: the frame gets the column :data:`POS` (not in the Arrow schema).
     """
-    if "://" not in path and not glob.has_magic(path) and not os.path.exists(path):
-        raise missing_path_error(path, owner)
     if not extra:
-        with translate_errors(owner, path):
-            frame = spark.read.parquet(path)
-        overrides = _nanosecond_columns(path, frame)
-        arrow = arrow_schema(frame.schema, overrides)
+        frame, nanos = _read_one(spark, path, owner, merge=False)
+        arrow = arrow_schema(frame.schema, nanos)
         if positions:
             frame, _ = with_file_positions(spark, frame, POS)
-        return ParquetFrame(path, frame, arrow, frozenset(overrides))
+        return ParquetFrame(path, frame, arrow, frozenset(nanos))
     parts: list[tuple[DataFrame, dict[str, pa.DataType]]] = []
     files = 0
     for n, one in enumerate((path, *extra)):
-        options = {"recursiveFileLookup": "true"}
-        if n > 0:
-            options["mergeSchema"] = "true"
-        with translate_errors(owner, one):
-            frame = spark.read.options(**options).parquet(one)
-        nanos = _nanosecond_columns(one, frame)
+        frame, nanos = _read_one(spark, one, owner, merge=n > 0)
         if positions:
             frame, count = with_file_positions(spark, frame, POS, first=files)
             files += count
         parts.append((frame, nanos))
     return _united(path, owner, parts)
+
+
+def _read_one(
+    spark: SparkSession, path: str, owner: str, merge: bool
+) -> tuple[DataFrame, dict[str, pa.DataType]]:
+    """One path's files as a frame, and its nanosecond timestamp columns."""
+    files = source_files(path)
+    if files is not None and not files:
+        raise missing_path_error(path, owner)
+    options = {"recursiveFileLookup": "true"}
+    if merge:
+        options["mergeSchema"] = "true"
+    # each listed file escaped: Spark reads a path as a glob, and a name may hold [ or {
+    paths = [path] if files is None else [hadoop_literal_path(f) for f in files]
+    with translate_errors(owner, path):
+        frame = spark.read.options(**options).parquet(*paths)
+    return frame, _nanosecond_columns(files[0] if files else None, frame)
 
 
 def with_file_positions(
@@ -134,7 +144,8 @@ def with_file_positions(
     row index in the file``, files in path order; and how many files it read."""
     from pyspark.sql import functions as F
 
-    # Path order as DuckDB sorts paths: of the decoded text (Spark's URIs spell a space %20)
+    # Path order (offline/files.py): Spark's URIs are file: and the absolute path, encoded (a
+    # space is %20): decoded, they sort as files.py sorts the paths it lists
     files = sorted((_normal(p) for p in frame.inputFiles()), key=unquote)
     ordinals = spark.createDataFrame(
         [(p, first + i) for i, p in enumerate(files)], f"{_FILE_PATH} string, {_ORDINAL} bigint"
@@ -195,18 +206,17 @@ def _united(
     return ParquetFrame(path, united, arrow, frozenset(overrides))
 
 
-def _nanosecond_columns(path: str, frame: DataFrame) -> dict[str, pa.DataType]:
+def _nanosecond_columns(first: str | None, frame: DataFrame) -> dict[str, pa.DataType]:
     """The int64 columns of ``frame`` that are nanosecond timestamps in the Parquet files.
 
-    Spark cannot say (it reads them as plain int64), so one file footer is read with pyarrow.
-    Only local paths can be inspected; on object storage such columns stay int64, and the
-    timestamp check then asks for microsecond timestamps.
+    Spark cannot say (it reads them as plain int64), so the footer of the source's ``first``
+    local file is read with pyarrow. On object storage (no ``first``) such columns stay int64,
+    and the timestamp check then asks for microsecond timestamps.
     """
     from pyspark.sql import types as T
 
     longs = {f.name for f in frame.schema.fields if isinstance(f.dataType, T.LongType)}
-    first = _first_file(path) if longs else None
-    if first is None:
+    if first is None or not longs:
         return {}
     import pyarrow.parquet as pq
 
@@ -217,21 +227,6 @@ def _nanosecond_columns(path: str, frame: DataFrame) -> dict[str, pa.DataType]:
     return {
         n: schema.field(n).type for n in longs & set(schema.names) if is_nanos(schema.field(n).type)
     }
-
-
-def _first_file(path: str) -> str | None:
-    """One local Parquet file of a file, folder or glob (None for object storage)."""
-    if "://" in path and not path.startswith("file:"):
-        return None
-    path = path.removeprefix("file://").removeprefix("file:")
-    if os.path.isfile(path):
-        return path
-    pattern = os.path.join(path, "**", "*") if os.path.isdir(path) else path
-    for name in sorted(glob.glob(pattern, recursive=True)):
-        base = os.path.basename(name)
-        if os.path.isfile(name) and not base.startswith(("_", ".")):
-            return name
-    return None
 
 
 def check_source(view: ViewQuery, source: ParquetFrame) -> None:
