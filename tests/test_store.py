@@ -247,6 +247,46 @@ def test_incremental_with_a_ttl_longer_than_the_calendar(tmp_path: Path) -> None
         store.close()
 
 
+def test_a_longer_ttl_is_loaded_by_the_next_incremental_run(tmp_path: Path) -> None:
+    """Online equals training data after the TTL grows: the first run loaded only the rows
+    inside the old TTL, so the watermark restarts (the online rows stay meanwhile)."""
+    store = make_store(tmp_path)
+    write_rows(tmp_path / "data" / "trips.parquet", rows(), TRIP_SCHEMA)
+    store.apply([city_driver, trip_view(ttl=timedelta(minutes=30))])
+    entities = [{"city": "oslo", "driver_id": 1}, {"city": "rome", "driver_id": 1}]
+    try:
+        first = T0 + timedelta(hours=1, minutes=10)
+        store.materialize_incremental(first)  # from first - 30 min: rome's row is older
+        applied = store.apply([city_driver, trip_view(ttl=timedelta(hours=4))])
+        assert [c.resets_watermark for c in applied.plan.changes] == [True]
+        assert store.registry.get_watermark("trips") is None
+        kept = store.get_online_features(["trips:score"], entities[:1], now=first)
+        assert kept.to_dict()["score"] == [3.0]  # not dropped: the rows still fit the view
+        now = first + timedelta(minutes=10)
+        store.materialize_incremental(now)
+        online = store.get_online_features(["trips:score"], entities, now=now).to_dict()
+        frame = entity_frame(("oslo", 1, now), ("rome", 1, now))
+        offline = store.get_historical_features(frame, ["trips:score"]).to_arrow()
+        assert online["score"] == offline["score"].to_pylist() == [3.0, 9.0]
+    finally:
+        store.close()
+
+
+def test_incremental_loads_rows_before_1970(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    old = {**rows()[3], "event_timestamp": T0.replace(year=1969), "created": None}
+    write_rows(tmp_path / "data" / "trips.parquet", [rows()[0], old], TRIP_SCHEMA)
+    store.apply([city_driver, trip_view(ttl=None)])
+    try:  # an incremental run without watermark or TTL started at 1970: rome was never loaded
+        now = T0 + timedelta(hours=1)
+        store.materialize_incremental(now)
+        entities = [{"city": "oslo", "driver_id": 1}, {"city": "rome", "driver_id": 1}]
+        online = store.get_online_features(["trips:score"], entities, now=now).to_dict()
+        assert online["score"] == [1.0, 9.0]
+    finally:
+        store.close()
+
+
 def narrower_trips() -> FeatureView:
     """The trips view without its label: a change that makes its online rows stale."""
     return FeatureView(

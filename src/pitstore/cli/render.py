@@ -45,6 +45,11 @@ def show_plan(plan: Plan) -> None:
             console.print(
                 "    [dim](its online data will be dropped: materialize again)[/]", markup=True
             )
+        elif change.resets_watermark:
+            console.print(
+                "    [dim](the next incremental materialization loads its whole TTL again)[/]",
+                markup=True,
+            )
     console.print(
         f"Plan: {len(plan.of('add'))} to add, {len(plan.of('change'))} to change, "
         f"{len(plan.of('remove'))} to remove."

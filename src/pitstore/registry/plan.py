@@ -47,6 +47,28 @@ class ObjectChange:
             return True
         return any(_shapes_data(f.path) for f in self.fields)
 
+    @property
+    def resets_watermark(self) -> bool:
+        """True when a view's next incremental materialization must start over: its data is
+        reset, or its TTL grew. An incremental run loads from the watermark, and the first
+        one from ``end - ttl``: rows older than that but inside a longer TTL were never
+        loaded, and online reads would miss them where training data has them. (A shorter
+        TTL needs nothing: reads expire what it no longer covers.)"""
+        if self.resets_data:
+            return True
+        return self.kind == "feature_view" and any(
+            f.path == "ttl" and _longer(f.old, f.new) for f in self.fields
+        )
+
+
+def _longer(old: str | None, new: str | None) -> bool:
+    """Whether TTL ``new`` covers more than ``old`` (as specs write them; None: no limit)."""
+    from pitstore.timeutil import parse_duration
+
+    if old is None:
+        return False
+    return new is None or parse_duration(new) > parse_duration(old)
+
 
 def _shapes_data(path: str) -> bool:
     """Whether a change at ``path`` (``features.conv_rate.dtype``, ``source.path``...) makes

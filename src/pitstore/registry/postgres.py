@@ -334,7 +334,7 @@ class PostgresRegistry:
             self._sql("INSERT INTO {s}.versions VALUES (%s, %s, %s, %s, %s, %s::json, %s, %s, %s)"),
             (*key, version, _ACTIONS[change.action], text, revision, now, author),
         )
-        if change.resets_data:
+        if change.resets_watermark:
             conn.execute(
                 self._sql("DELETE FROM {s}.watermarks WHERE project = %s AND view = %s"),
                 (self.project, change.name),

@@ -211,7 +211,7 @@ class SqliteRegistry:
             "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?)",
             (*key, version, action, text, revision, now, author),
         )
-        if change.resets_data:
+        if change.resets_watermark:
             self._conn.execute(
                 "DELETE FROM watermarks WHERE project=? AND view=?", (self.project, change.name)
             )

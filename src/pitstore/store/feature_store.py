@@ -177,8 +177,9 @@ class FeatureStore:
             # (a store half-way, the registry's commit), the next incremental materialization
             # refills those views instead of starting from the old watermark over no rows.
             reset = [c.name for c in plan.changes if c.resets_data]
-            if reset:
-                self.registry.clear_watermarks(reset)
+            restart = [c.name for c in plan.changes if c.resets_watermark]
+            if restart:
+                self.registry.clear_watermarks(restart)
             revision = self.registry.apply(
                 plan, apply_service.current_user(), lambda: self._clear_online(reset)
             )

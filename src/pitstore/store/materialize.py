@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from pitstore.offline.base import ViewQuery
     from pitstore.store.feature_store import FeatureStore
 
-#: Where an incremental run starts for a view with no watermark and no TTL.
-BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+#: Where an incremental run starts for a view with no watermark and no TTL: the first instant
+#: a timestamp can hold (rows before 1970 are rows too; training data reads them).
+BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
 DEFAULT_BATCH_ROWS = 100_000
 #: How long a failed run tries to stop the query it read ahead before leaving it behind.
 STOP_WAIT_S = 5.0
@@ -227,7 +228,7 @@ def _start(store: FeatureStore, view: FeatureView, end: datetime) -> datetime:
     try:
         return end - view.ttl
     except OverflowError:  # a TTL longer than the calendar before `end`: everything
-        return datetime(1, 1, 1, tzinfo=UTC)
+        return BEGINNING
 
 
 def _one_view(

@@ -80,7 +80,9 @@ def entity(name: str, description: str = "") -> tuple[str, str, dict[str, Any]]:
     return ("entity", name, {"name": name, "join_keys": [name + "_id"], "description": description})
 
 
-def view(name: str, dtype: str = "int64", description: str = "") -> tuple[str, str, dict[str, Any]]:
+def view(
+    name: str, dtype: str = "int64", description: str = "", ttl: str | None = None
+) -> tuple[str, str, dict[str, Any]]:
     """A feature view spec with one feature of type ``dtype``."""
     spec = {
         "name": name,
@@ -88,6 +90,7 @@ def view(name: str, dtype: str = "int64", description: str = "") -> tuple[str, s
         "features": [{"name": "x", "dtype": dtype}],
         "source": {"name": "src"},
         "description": description,
+        "ttl": ttl,
     }
     return ("feature_view", name, spec)
 
@@ -402,6 +405,26 @@ class RegistryConformance:
         desired = specs(view("a", dtype="string"), view("b", description="new"))
         plan = plan_to(registry, desired)
         assert {c.name: c.resets_data for c in plan.changes} == {"a": True, "b": False, "c": True}
+        registry.apply(plan, "x")
+        assert registry.get_watermark("a") is None
+        assert registry.get_watermark("b") == when
+        assert registry.get_watermark("c") is None
+
+    def test_a_longer_ttl_resets_the_watermark_only(self, registry: Registry) -> None:
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        before = specs(view("a", ttl="1h"), view("b", ttl="1d"), view("c", ttl="1h"))
+        registry.apply(plan_to(registry, before), "x")
+        for name in "abc":
+            registry.set_watermark(name, when)
+        # a: 1h -> 1d and c: 1h -> no limit (rows older than the first run's start were never
+        # loaded); b: 1d -> 1h (reads expire what the shorter TTL no longer covers)
+        plan = plan_to(registry, specs(view("a", ttl="1d"), view("b", ttl="1h"), view("c")))
+        assert {c.name: c.resets_watermark for c in plan.changes} == {
+            "a": True,
+            "b": False,
+            "c": True,
+        }
+        assert not any(c.resets_data for c in plan.changes)  # online rows stay
         registry.apply(plan, "x")
         assert registry.get_watermark("a") is None
         assert registry.get_watermark("b") == when
