@@ -291,7 +291,7 @@ def test_store_online_equals_offline_on_spark(tmp_path: Path, spark_engine: Spar
         {
             "user_id": rng.randint(1, 3),
             "minute": rng.randint(0, 90),
-            "amount": None if rng.random() < 0.2 else rng.uniform(-100, 100),
+            "amount": rng.choice([None, math.nan, 0.5, rng.uniform(-100, 100)]),
             "items": None if rng.random() < 0.2 else rng.randint(-10, 10),
             "shop": None if rng.random() < 0.2 else rng.choice(["a", "b", "ü"]),
         }

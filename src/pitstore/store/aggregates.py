@@ -4,7 +4,10 @@ The same rules as the offline engine (see :mod:`pitstore.definitions.aggregation
 ``now - window < ts <= now`` count, nulls are skipped, an empty window gives 0 for the counts
 and null for the rest, ``last`` is the value of the latest event by (ts, created). Integer sums
 are exact on both sides; float sums and means agree to within rounding (the engines add in a
-different order).
+different order). NaN is one value, greater than every number, as in DuckDB and Spark: ``max``
+of a window holding NaN is NaN, ``min`` is NaN only when every value is, and NaNs count once
+in ``count_distinct`` (Python's ``min``, ``max`` and ``set`` answered by position and by
+object identity).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def aggregate(
     if function == "count":
         return len(picked)
     if function == "count_distinct":
-        return len(set(picked))
+        return len({_NAN if _is_nan(v) else v for v in picked})
     if not picked:
         return None
     if function == "sum":
@@ -56,12 +59,21 @@ def aggregate(
     if function == "mean":
         return sum(picked) / len(picked)
     if function == "min":
-        return min(picked)
+        numbers = [v for v in picked if not _is_nan(v)]
+        return min(numbers) if numbers else picked[0]
     if function == "max":
-        return max(picked)
+        nan = next((v for v in picked if _is_nan(v)), None)
+        return nan if nan is not None else max(picked)
     if function == "last":
         return picked[-1]
     raise ValueError(f"unknown aggregation function {function!r}")
+
+
+_NAN = object()  # stands for every NaN in a set
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def aggregate_columns(
