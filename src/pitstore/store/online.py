@@ -54,8 +54,9 @@ class _ViewPlan:
     encoder: KeyEncoder
     ttl_micros: int | None
     arrow_types: tuple[Any, ...]
-    timestamps: tuple[bool, ...]
-    """Which features are timestamps (stores return them as microseconds)."""
+    converters: tuple[Callable[[Any], Any] | None, ...]
+    """Per feature, how a stored value becomes the value training data holds (None: it
+    already is). Stores return timestamps as microseconds, in arrays too."""
     aggregates: tuple[ReadAggregate, ...] = ()
     """For an aggregated view: how each output is computed from the stored event lists."""
 
@@ -209,8 +210,9 @@ class OnlineService:
             expired = view.ttl_micros is not None and EXPIRED in status
             for j, output in enumerate(view.outputs):
                 column = computed[j]
-                if view.timestamps[j]:
-                    column = [None if v is None else from_micros(v) for v in column]
+                convert = view.converters[j]
+                if convert is not None:
+                    column = [None if v is None else convert(v) for v in column]
                 if expired:
                     column = [
                         None if s == EXPIRED else v for v, s in zip(column, status, strict=True)
@@ -304,7 +306,7 @@ def _compile(
                 KeyEncoder([k for k, _ in keys], [t for _, t in keys]),
                 view.ttl // timedelta(microseconds=1) if view.ttl is not None else None,
                 tuple(view.feature(f).dtype.to_arrow() for f in selection.features),
-                tuple(view.feature(f).dtype == Timestamp for f in selection.features),
+                tuple(_converter(view.feature(f).dtype) for f in selection.features),
                 aggregates,
             )
         )
@@ -321,6 +323,20 @@ def _compile(
         types,
         _checked_requests(resolved, entity_columns),
     )
+
+
+def _converter(dtype: DType) -> Callable[[Any], Any] | None:
+    """How a stored non-null value of ``dtype`` becomes the Python value offline retrieval
+    gives, or None when the store returns that value already (no per-value work)."""
+    if dtype == Timestamp:
+        return from_micros
+    if isinstance(dtype, Array) and dtype.element == Timestamp:
+        return _datetimes
+    return None
+
+
+def _datetimes(micros: list[int | None]) -> list[datetime | None]:
+    return [None if t is None else from_micros(t) for t in micros]
 
 
 def _checked_requests(
