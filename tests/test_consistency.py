@@ -30,7 +30,9 @@ from pitstore import (
     Float32,
     Int32,
     Int64,
+    OnDemandFeatureView,
     ParquetSource,
+    String,
     Timestamp,
     Vector,
 )
@@ -177,14 +179,19 @@ NESTED_NOW = T0 + timedelta(hours=1)
 NESTED_ENTITIES = [1, 2, 3, 4]
 
 
-def _historical(store: FeatureStore, features: list[str]) -> pa.Table:
+def _historical(
+    store: FeatureStore,
+    features: list[str],
+    drivers: list[int] = NESTED_ENTITIES,
+    full: bool = False,
+) -> pa.Table:
     frame = pa.table(
         {
-            "driver_id": pa.array(NESTED_ENTITIES, pa.int64()),
-            "event_timestamp": pa.array([NESTED_NOW] * len(NESTED_ENTITIES), TS),
+            "driver_id": pa.array(drivers, pa.int64()),
+            "event_timestamp": pa.array([NESTED_NOW] * len(drivers), TS),
         }
     )
-    return store.get_historical_features(frame, features).to_arrow()
+    return store.get_historical_features(frame, features, full_feature_names=full).to_arrow()
 
 
 def test_nested_types_online_equal_historical(online: dict[str, Any] | None) -> None:
@@ -214,3 +221,52 @@ def test_nested_types_online_equal_historical(online: dict[str, Any] | None) -> 
     assert as_dict["ts"][0][0] == T0 + timedelta(hours=7)
     assert as_arrow.select(names).equals(expected), as_arrow.select(names).schema
     assert repr(as_pandas[names].to_dict("list")) == repr(expected.to_pandas().to_dict("list"))
+
+
+def _probe_python(row: dict[str, Any]) -> dict[str, Any]:
+    return {"seen": repr(sorted(row.items()))}
+
+
+def _probe_pandas(df: Any) -> Any:
+    import pandas as pd
+
+    types = repr(df.dtypes.to_dict())
+    return pd.DataFrame({"seen": [types + repr(r) for r in df.to_dict("records")]})
+
+
+def _probe_arrow(table: pa.Table) -> pa.Table:
+    return pa.table({"seen": [str(table.schema) + repr(r) for r in table.to_pylist()]})
+
+
+def probes() -> list[OnDemandFeatureView]:
+    """One view per mode whose output is what its function saw: types and values."""
+    functions = {"python": _probe_python, "pandas": _probe_pandas, "arrow": _probe_arrow}
+    return [
+        OnDemandFeatureView(
+            f"probe_{mode}", [nested_view()], [Field("seen", String)], function, mode=mode
+        )
+        for mode, function in functions.items()
+    ]
+
+
+def test_functions_see_nested_types_online_as_offline(online: dict[str, Any] | None) -> None:
+    # Each entity alone (a lone missing value made a null-typed column online) and together.
+    refs = [f"probe_{mode}:seen" for mode in ("python", "pandas", "arrow")]
+    with tempfile.TemporaryDirectory() as folder:
+        store = nested_store(Path(folder), online)
+        store.apply([driver, nested_view(), *probes()])
+        try:
+            store.materialize(BEGINNING, NESTED_NOW)
+            for drivers in ([1], [2], [3], [4], NESTED_ENTITIES):
+                offline = _historical(store, refs, drivers, full=True).to_pydict()
+                rows = [{"driver_id": d} for d in drivers]
+                response = store.get_online_features(
+                    refs, rows, full_feature_names=True, now=NESTED_NOW
+                )
+                got = response.to_dict()
+                for ref in refs:
+                    name = ref.replace(":", "__")
+                    assert got[name] == offline[name], (drivers, name)
+        finally:
+            store.teardown()
+            store.close()

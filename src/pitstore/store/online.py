@@ -66,7 +66,8 @@ class _ReadPlan:
     revision: int
     views: tuple[_ViewPlan, ...]
     entity_columns: tuple[str, ...]
-    transforms: tuple[tuple[TransformSelection, Callable[..., Any]], ...] = ()
+    transforms: tuple[tuple[TransformSelection, Callable[..., Any], dict[str, Any]], ...] = ()
+    """On-demand views to run: each with its function and its inputs' Arrow types."""
     columns: tuple[str, ...] = ()
     """Visible output columns in order (set when there are on-demand features)."""
     request_fields: tuple[str, ...] = ()
@@ -265,12 +266,12 @@ def _run_transforms(
 ) -> None:
     """Compute on-demand features in place, then drop hidden inputs and order the columns."""
     values, statuses, stamps, types = tables
-    for transform, function in plan.transforms:
+    for transform, function, input_types in plan.transforms:
         inputs = {
             name: values[column] if column in values else request[column]
             for name, column in transform.inputs.items()
         }
-        outputs = run_transform(transform.view, function, inputs, count)
+        outputs = run_transform(transform.view, function, inputs, count, input_types)
         for feature, column in zip(transform.features, transform.outputs, strict=True):
             array = outputs[feature]
             values[column] = array.to_pylist()
@@ -311,7 +312,10 @@ def _compile(
             )
         )
         entity_columns += [k for k in selection.join_keys if k not in entity_columns]
-    transforms = tuple((t, store.transform_function(t.view)) for t in resolved.transforms)
+    transforms = tuple(
+        (t, store.transform_function(t.view), _arrow_types(t.input_types))
+        for t in resolved.transforms
+    )
     types = {o: t for v in views for o, t in zip(v.outputs, v.arrow_types, strict=True)}
     return _ReadPlan(
         snapshot.revision,
@@ -323,6 +327,10 @@ def _compile(
         types,
         _checked_requests(resolved, entity_columns),
     )
+
+
+def _arrow_types(types: Mapping[str, DType]) -> dict[str, Any]:
+    return {name: dtype.to_arrow() for name, dtype in types.items()}
 
 
 def _converter(dtype: DType) -> Callable[[Any], Any] | None:
