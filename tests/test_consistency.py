@@ -19,8 +19,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pitstore import (
+    Array,
+    Bool,
+    Bytes,
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Field,
+    Float32,
+    Int32,
+    Int64,
+    OnDemandFeatureView,
+    ParquetSource,
+    String,
+    Timestamp,
+    Vector,
+)
 from pitstore.store.materialize import BEGINNING
-from repo_helpers import T0, TRIP_SCHEMA, city_driver, make_store, trip_view, write_rows
+from repo_helpers import T0, TRIP_SCHEMA, TS, city_driver, make_store, trip_view, write_rows
 from services import postgres_url, redis_url
 
 
@@ -40,6 +57,8 @@ def online(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
         with psycopg.connect(postgres_url(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
+
+driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
 
 KEYS = [("oslo", 1), ("oslo", 2), ("rome", 1), ("rome", 2)]
 
@@ -105,3 +124,149 @@ def test_online_equals_historical(
             store.close()
     assert online["score"] == offline["score"]
     assert online["label"] == offline["label"]
+
+
+NESTED_SCHEMA = [
+    Field("t", Timestamp),
+    Field("ts", Array(Timestamp)),
+    Field("blobs", Array(Bytes)),
+    Field("flags", Array(Bool)),
+    Field("f32s", Array(Float32)),
+    Field("i32s", Array(Int32)),
+    Field("vec", Vector(2)),
+    Field("f32", Float32),
+    Field("i32", Int32),
+]
+NESTED_FEATURES = [f"nested:{f.name}" for f in NESTED_SCHEMA]
+
+
+def nested_rows() -> list[dict[str, Any]]:
+    """Values with nulls inside arrays, a row of nulls and a row of empty arrays."""
+    full = {
+        "driver_id": 1,
+        "event_timestamp": T0,
+        "t": T0 + timedelta(hours=7, microseconds=5),
+        "ts": [T0 + timedelta(hours=7), None, T0 - timedelta(days=40_000)],
+        "blobs": [b"\x00a", None, b""],
+        "flags": [True, None, False],
+        "f32s": [0.1, None, -2.5],
+        "i32s": [1, None, -(2**31)],
+        "vec": [0.1, 0.2],
+        "f32": 0.1,
+        "i32": 2**31 - 1,
+    }
+    nulls = {k: None for k in full} | {"driver_id": 2, "event_timestamp": T0}
+    empty = {k: [] for k in full} | {"driver_id": 3, "event_timestamp": T0}
+    return [full, nulls, empty | {"t": None, "vec": [None, 1.5], "f32": None, "i32": None}]
+
+
+def nested_view() -> FeatureView:
+    return FeatureView("nested", [driver], NESTED_SCHEMA, ParquetSource("data/nested.parquet"))
+
+
+def nested_store(folder: Path, online: dict[str, Any] | None) -> FeatureStore:
+    """A store with :func:`nested_rows` materialized; drivers 1-3 stored, 4 unknown."""
+    store = make_store(folder, online)
+    schema = pa.schema(
+        [("driver_id", pa.int64()), ("event_timestamp", TS)]
+        + [(f.name, f.dtype.to_arrow()) for f in NESTED_SCHEMA]
+    )
+    write_rows(folder / "data" / "nested.parquet", nested_rows(), schema)
+    return store
+
+
+NESTED_NOW = T0 + timedelta(hours=1)
+NESTED_ENTITIES = [1, 2, 3, 4]
+
+
+def _historical(
+    store: FeatureStore,
+    features: list[str],
+    drivers: list[int] = NESTED_ENTITIES,
+    full: bool = False,
+) -> pa.Table:
+    frame = pa.table(
+        {
+            "driver_id": pa.array(drivers, pa.int64()),
+            "event_timestamp": pa.array([NESTED_NOW] * len(drivers), TS),
+        }
+    )
+    return store.get_historical_features(frame, features, full_feature_names=full).to_arrow()
+
+
+def test_nested_types_online_equal_historical(online: dict[str, Any] | None) -> None:
+    # Arrays of timestamps come back as datetimes (not the stores' microseconds), nulls inside
+    # arrays stay null, and every output form has the declared types, as training data has.
+    with tempfile.TemporaryDirectory() as folder:
+        store = nested_store(Path(folder), online)
+        store.apply([driver, nested_view()])
+        try:
+            store.materialize(BEGINNING, NESTED_NOW)
+            offline = _historical(store, NESTED_FEATURES)
+            response = store.get_online_features(
+                NESTED_FEATURES, [{"driver_id": d} for d in NESTED_ENTITIES], now=NESTED_NOW
+            )
+            as_dict, as_arrow, as_pandas = (
+                response.to_dict(),
+                response.to_arrow(),
+                response.to_pandas(),
+            )
+        finally:
+            store.teardown()
+            store.close()
+    names = [f.name for f in NESTED_SCHEMA]
+    expected = offline.select(names)
+    for name in names:
+        assert as_dict[name] == expected.column(name).to_pylist(), name
+    assert as_dict["ts"][0][0] == T0 + timedelta(hours=7)
+    assert as_arrow.select(names).equals(expected), as_arrow.select(names).schema
+    assert repr(as_pandas[names].to_dict("list")) == repr(expected.to_pandas().to_dict("list"))
+
+
+def _probe_python(row: dict[str, Any]) -> dict[str, Any]:
+    return {"seen": repr(sorted(row.items()))}
+
+
+def _probe_pandas(df: Any) -> Any:
+    import pandas as pd
+
+    types = repr(df.dtypes.to_dict())
+    return pd.DataFrame({"seen": [types + repr(r) for r in df.to_dict("records")]})
+
+
+def _probe_arrow(table: pa.Table) -> pa.Table:
+    return pa.table({"seen": [str(table.schema) + repr(r) for r in table.to_pylist()]})
+
+
+def probes() -> list[OnDemandFeatureView]:
+    """One view per mode whose output is what its function saw: types and values."""
+    functions = {"python": _probe_python, "pandas": _probe_pandas, "arrow": _probe_arrow}
+    return [
+        OnDemandFeatureView(
+            f"probe_{mode}", [nested_view()], [Field("seen", String)], function, mode=mode
+        )
+        for mode, function in functions.items()
+    ]
+
+
+def test_functions_see_nested_types_online_as_offline(online: dict[str, Any] | None) -> None:
+    # Each entity alone (a lone missing value made a null-typed column online) and together.
+    refs = [f"probe_{mode}:seen" for mode in ("python", "pandas", "arrow")]
+    with tempfile.TemporaryDirectory() as folder:
+        store = nested_store(Path(folder), online)
+        store.apply([driver, nested_view(), *probes()])
+        try:
+            store.materialize(BEGINNING, NESTED_NOW)
+            for drivers in ([1], [2], [3], [4], NESTED_ENTITIES):
+                offline = _historical(store, refs, drivers, full=True).to_pydict()
+                rows = [{"driver_id": d} for d in drivers]
+                response = store.get_online_features(
+                    refs, rows, full_feature_names=True, now=NESTED_NOW
+                )
+                got = response.to_dict()
+                for ref in refs:
+                    name = ref.replace(":", "__")
+                    assert got[name] == offline[name], (drivers, name)
+        finally:
+            store.teardown()
+            store.close()

@@ -16,14 +16,19 @@ from hypothesis import strategies as st
 
 from pitstore import (
     DefinitionError,
+    Entity,
     FeatureService,
+    FeatureView,
     Field,
+    Float32,
     Float64,
     Int64,
     OnDemandFeatureView,
+    ParquetSource,
     RequestSource,
     SchemaError,
     String,
+    Timestamp,
     on_demand_feature_view,
 )
 from pitstore.definitions import from_spec
@@ -333,6 +338,76 @@ def test_online_and_offline_paths_agree(scores: list[float | None], distances: l
         store.close()
     for name in ("score_per_km", "long_trip"):
         assert online.to_dict()[name] == offline[name]
+
+
+driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
+readings = FeatureView(
+    "readings",
+    [driver],
+    [Field("x", Float32), Field("when", Timestamp)],
+    ParquetSource("data/readings.parquet"),
+)
+READINGS_SCHEMA = pa.schema(
+    [
+        ("driver_id", pa.int64()),
+        ("event_timestamp", pa.timestamp("us", tz="UTC")),
+        ("x", pa.float32()),
+        ("when", pa.timestamp("us", tz="UTC")),
+    ]
+)
+SEEN_SCHEMA = [Field("y", Float64), Field("seen", String)]
+
+
+def _seen_python(row: dict[str, Any]) -> dict[str, Any]:
+    x = row["x"]
+    return {"y": None if x is None else x * 3, "seen": repr((x, row["when"]))}
+
+
+def _seen_pandas(df: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    seen = f"{df['x'].dtype} {df['when'].dtype}"
+    return pd.DataFrame({"y": np.log1p(df["x"]) * 3, "seen": [seen] * len(df)})
+
+
+def _seen_arrow(table: pa.Table) -> pa.Table:
+    y = pc.multiply(pc.fill_null(table.column("x"), 0.0), 3)
+    return pa.table({"y": y, "seen": [str(table.schema)] * table.num_rows})
+
+
+@pytest.mark.parametrize("mode", ["python", "pandas", "arrow"])
+def test_functions_get_inputs_in_their_declared_types_online_as_offline(
+    tmp_path: Path, mode: str
+) -> None:
+    # Online, inputs were built from the store's Python values with no type: a lone missing
+    # or null value made a null-typed column (pandas: object of None), so np.log1p and
+    # pc.fill_null failed online only; a Float32 was widened to double (3 * 0.1f differed);
+    # a python function saw another tzinfo. Each entity is also read alone, as a server does.
+    function = {"python": _seen_python, "pandas": _seen_pandas, "arrow": _seen_arrow}[mode]
+    seen = OnDemandFeatureView("seen", [readings], SEEN_SCHEMA, function, mode=mode)
+    store = make_store(tmp_path)
+    data = [
+        {"driver_id": 1, "event_timestamp": T0, "x": 0.1, "when": T0 + timedelta(hours=7)},
+        {"driver_id": 2, "event_timestamp": T0, "x": None, "when": None},
+    ]
+    write_rows(tmp_path / "data" / "readings.parquet", data, READINGS_SCHEMA)
+    store.apply([driver, readings, seen])
+    now = T0 + timedelta(hours=1)
+    store.materialize(BEGINNING, now)
+    refs = ["seen:y", "seen:seen"]
+    for drivers in ([1], [2], [3], [1, 2, 3]):  # 3 is unknown
+        frame = pa.table(
+            {
+                "driver_id": pa.array(drivers, pa.int64()),
+                "event_timestamp": pa.array([now] * len(drivers), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        offline = store.get_historical_features(frame, refs).to_arrow().to_pydict()
+        online = store.get_online_features(refs, {"driver_id": drivers}, now=now).to_dict()
+        assert online["y"] == offline["y"], drivers
+        assert online["seen"] == offline["seen"], drivers
+    store.close()
 
 
 def test_request_source_needs_a_schema() -> None:

@@ -160,6 +160,53 @@ def test_bytes_arrive_as_base64_in_json_bodies(tmp_path: Path) -> None:
         c.app.shutdown()
 
 
+TIMES_VIEW = """
+from pitstore import Array, Timestamp
+
+times = FeatureView(
+    "times",
+    [driver],
+    [Field("seen", Timestamp), Field("seen_all", Array(Timestamp))],
+    ParquetSource("data/times.parquet"),
+)
+"""
+
+
+def test_arrays_of_timestamps_are_sent_as_scalar_timestamps_are(tmp_path: Path) -> None:
+    # The stores keep times as microseconds: the JSON has the same text, inside arrays too.
+    from datetime import UTC, datetime, timedelta
+
+    repo = make_repo(tmp_path / "repo")
+    when = datetime(2026, 1, 1, 7, tzinfo=UTC)
+    stamp = pa.timestamp("us", "UTC")
+    table = pa.table(
+        {
+            "driver_id": pa.array([5], pa.int64()),
+            "event_timestamp": pa.array([when], stamp),
+            "seen": pa.array([when + timedelta(microseconds=5)], stamp),
+            "seen_all": pa.array([[when + timedelta(microseconds=5), None, when]], pa.list_(stamp)),
+        }
+    )
+    pq.write_table(table, repo / "data" / "times.parquet")
+    with (repo / "features.py").open("a") as features:
+        features.write(TIMES_VIEW)
+    with FeatureStore(repo) as store:
+        store.apply()
+        store.materialize(when, when + timedelta(seconds=1))
+    c = start(repo)
+    try:
+        read = {"features": ["times:seen", "times:seen_all"], "entities": {"driver_id": [5]}}
+        results = c.post("/get-online-features", json=read).json()["results"]
+        seen = "2026-01-01T07:00:00.000005Z"
+        assert results[1]["values"] == [seen]
+        assert results[2]["values"] == [[seen, None, "2026-01-01T07:00:00Z"]]
+        (row,) = c.post("/online-features", json=read).json()["rows"]
+        assert row == {"driver_id": 5, "seen": seen, "seen_all": results[2]["values"][0]}
+    finally:
+        c.close()
+        c.app.shutdown()
+
+
 # --- pitstore's row form ------------------------------------------------------------------
 
 

@@ -54,8 +54,9 @@ class _ViewPlan:
     encoder: KeyEncoder
     ttl_micros: int | None
     arrow_types: tuple[Any, ...]
-    timestamps: tuple[bool, ...]
-    """Which features are timestamps (stores return them as microseconds)."""
+    converters: tuple[Callable[[Any], Any] | None, ...]
+    """Per feature, how a stored value becomes the value training data holds (None: it
+    already is). Stores return timestamps as microseconds, in arrays too."""
     aggregates: tuple[ReadAggregate, ...] = ()
     """For an aggregated view: how each output is computed from the stored event lists."""
 
@@ -65,7 +66,8 @@ class _ReadPlan:
     revision: int
     views: tuple[_ViewPlan, ...]
     entity_columns: tuple[str, ...]
-    transforms: tuple[tuple[TransformSelection, Callable[..., Any]], ...] = ()
+    transforms: tuple[tuple[TransformSelection, Callable[..., Any], dict[str, Any]], ...] = ()
+    """On-demand views to run: each with its function and its inputs' Arrow types."""
     columns: tuple[str, ...] = ()
     """Visible output columns in order (set when there are on-demand features)."""
     request_fields: tuple[str, ...] = ()
@@ -209,8 +211,9 @@ class OnlineService:
             expired = view.ttl_micros is not None and EXPIRED in status
             for j, output in enumerate(view.outputs):
                 column = computed[j]
-                if view.timestamps[j]:
-                    column = [None if v is None else from_micros(v) for v in column]
+                convert = view.converters[j]
+                if convert is not None:
+                    column = [None if v is None else convert(v) for v in column]
                 if expired:
                     column = [
                         None if s == EXPIRED else v for v, s in zip(column, status, strict=True)
@@ -263,12 +266,12 @@ def _run_transforms(
 ) -> None:
     """Compute on-demand features in place, then drop hidden inputs and order the columns."""
     values, statuses, stamps, types = tables
-    for transform, function in plan.transforms:
+    for transform, function, input_types in plan.transforms:
         inputs = {
             name: values[column] if column in values else request[column]
             for name, column in transform.inputs.items()
         }
-        outputs = run_transform(transform.view, function, inputs, count)
+        outputs = run_transform(transform.view, function, inputs, count, input_types)
         for feature, column in zip(transform.features, transform.outputs, strict=True):
             array = outputs[feature]
             values[column] = array.to_pylist()
@@ -304,12 +307,15 @@ def _compile(
                 KeyEncoder([k for k, _ in keys], [t for _, t in keys]),
                 view.ttl // timedelta(microseconds=1) if view.ttl is not None else None,
                 tuple(view.feature(f).dtype.to_arrow() for f in selection.features),
-                tuple(view.feature(f).dtype == Timestamp for f in selection.features),
+                tuple(_converter(view.feature(f).dtype) for f in selection.features),
                 aggregates,
             )
         )
         entity_columns += [k for k in selection.join_keys if k not in entity_columns]
-    transforms = tuple((t, store.transform_function(t.view)) for t in resolved.transforms)
+    transforms = tuple(
+        (t, store.transform_function(t.view), _arrow_types(t.input_types))
+        for t in resolved.transforms
+    )
     types = {o: t for v in views for o, t in zip(v.outputs, v.arrow_types, strict=True)}
     return _ReadPlan(
         snapshot.revision,
@@ -321,6 +327,24 @@ def _compile(
         types,
         _checked_requests(resolved, entity_columns),
     )
+
+
+def _arrow_types(types: Mapping[str, DType]) -> dict[str, Any]:
+    return {name: dtype.to_arrow() for name, dtype in types.items()}
+
+
+def _converter(dtype: DType) -> Callable[[Any], Any] | None:
+    """How a stored non-null value of ``dtype`` becomes the Python value offline retrieval
+    gives, or None when the store returns that value already (no per-value work)."""
+    if dtype == Timestamp:
+        return from_micros
+    if isinstance(dtype, Array) and dtype.element == Timestamp:
+        return _datetimes
+    return None
+
+
+def _datetimes(micros: list[int | None]) -> list[datetime | None]:
+    return [None if t is None else from_micros(t) for t in micros]
 
 
 def _checked_requests(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pitstore.definitions import FeatureService, FeatureView, OnDemandFeatureView, parse_ref
 from pitstore.errors import DefinitionError, NotFoundError
 from pitstore.store.catalog import Snapshot
+from pitstore.types import DType
 
 HIDDEN_PREFIX = "__odfv__"
 
@@ -36,6 +37,9 @@ class TransformSelection:
     outputs: tuple[str, ...]
     inputs: dict[str, str]
     """Function input name -> column holding it (a feature output or a request field)."""
+    input_types: dict[str, DType] = field(default_factory=dict)
+    """Function input name -> declared type, for the inputs that are features: the function
+    gets them in these types online as offline."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,12 @@ def resolve(
         if odfv is not None:
             inputs = _transform_inputs(odfv, reads, hidden, requests)
             outputs = tuple(output(name, f) for f in wanted[name])
-            transforms.append(TransformSelection(odfv, tuple(wanted[name]), outputs, inputs))
+            types = {
+                feature: snapshot.view(view).feature(feature).dtype
+                for view, feats in odfv.sources
+                for feature in feats
+            }
+            transforms.append(TransformSelection(odfv, tuple(wanted[name]), outputs, inputs, types))
     selections = [
         ViewSelection(
             snapshot.view(view),

@@ -61,7 +61,8 @@ class HistoricalJob:
         check_request_fields(self.resolved, table.column_names)
         for transform, function in zip(self.resolved.transforms, self._functions, strict=True):
             inputs = {name: table.column(col) for name, col in transform.inputs.items()}
-            outputs = run_transform(transform.view, function, inputs, table.num_rows)
+            types = {name: dtype.to_arrow() for name, dtype in transform.input_types.items()}
+            outputs = run_transform(transform.view, function, inputs, table.num_rows, types)
             for feature, column in zip(transform.features, transform.outputs, strict=True):
                 table = table.append_column(column, outputs[feature])
         inputs_first = [c for c in table.column_names if c not in features]

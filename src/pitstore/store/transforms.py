@@ -28,19 +28,24 @@ def run_transform(
     function: Callable[..., Any],
     inputs: Mapping[str, Sequence[Any] | pa.Array],
     rows: int,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> dict[str, pa.Array]:
-    """Run ``function`` on ``inputs`` and return every output column, typed."""
-    import pyarrow as pa
+    """Run ``function`` on ``inputs`` and return every output column, typed.
 
-    table = pa.table({name: _array(values) for name, values in inputs.items()}) if inputs else None
+    ``types`` gives the declared Arrow type of the inputs that are features: those reach the
+    function in that type in every mode (an online read has Python values, null-typed when all
+    are missing), so that a function sees what it sees on a training frame. Other inputs
+    (request values) are passed as they come.
+    """
+    typed = _typed_inputs(view, inputs, types or {})
     try:
         if view.mode == "python":
-            produced = _run_rows(view, function, inputs, rows)
+            produced = _run_rows(view, function, typed, rows)
         elif view.mode == "pandas":
-            frame = function(_require(table, rows).to_pandas())
+            frame = function(_table(typed, rows).to_pandas())
             produced = {str(c): frame[c].tolist() for c in frame.columns}
         else:
-            result = function(_require(table, rows))
+            result = function(_table(typed, rows))
             produced = {name: result.column(name) for name in result.column_names}
     except PitstoreError:
         raise
@@ -51,6 +56,40 @@ def run_transform(
     return _typed_outputs(view, produced, rows)
 
 
+def _typed_inputs(
+    view: OnDemandFeatureView,
+    inputs: Mapping[str, Sequence[Any] | pa.Array],
+    types: Mapping[str, pa.DataType],
+) -> dict[str, Sequence[Any] | pa.Array]:
+    """``inputs`` with every input named in ``types`` as an Arrow array of that type."""
+    import pyarrow as pa
+
+    out = dict(inputs)
+    for name, arrow_type in types.items():
+        values = out[name]
+        try:
+            if isinstance(values, (pa.Array, pa.ChunkedArray)):
+                # check_metadata: list item names too (DuckDB names them "l", not "item")
+                if not values.type.equals(arrow_type, check_metadata=True):
+                    out[name] = values.cast(arrow_type)
+            else:
+                out[name] = pa.array(values, type=arrow_type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise SchemaError(
+                f"on-demand feature view {view.name!r}: input {name!r} holds a value that is "
+                f"not {arrow_type}: {exc}"[:300]
+            ) from None
+    return out
+
+
+def _table(inputs: Mapping[str, Sequence[Any] | pa.Array], rows: int) -> pa.Table:
+    import pyarrow as pa
+
+    if not inputs:
+        return pa.table({"__row": pa.nulls(rows)})
+    return pa.table({name: _array(values) for name, values in inputs.items()})
+
+
 def _array(values: Sequence[Any] | pa.Array) -> pa.Array:
     import pyarrow as pa
 
@@ -59,19 +98,16 @@ def _array(values: Sequence[Any] | pa.Array) -> pa.Array:
     return pa.array(list(values))
 
 
-def _require(table: pa.Table | None, rows: int) -> pa.Table:
-    import pyarrow as pa
-
-    return table if table is not None else pa.table({"__row": pa.nulls(rows)})
-
-
 def _run_rows(
     view: OnDemandFeatureView,
     function: Callable[..., Any],
     inputs: Mapping[str, Sequence[Any] | pa.Array],
     rows: int,
 ) -> dict[str, list[Any]]:
-    """Python mode: the function takes one row's inputs as a dict, returns a dict."""
+    """Python mode: the function takes one row's inputs as a dict, returns a dict.
+
+    Arrow inputs become Python values as training frames' columns do (``to_pylist``); Python
+    lists are passed as they are."""
     columns = {
         name: values.to_pylist() if hasattr(values, "to_pylist") else list(values)
         for name, values in inputs.items()
