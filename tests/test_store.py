@@ -7,6 +7,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from pitstore import (
     ParquetSource,
     SchemaError,
     StoreUnavailableError,
+    String,
 )
+from pitstore.errors import ConflictError
 from pitstore.store.materialize import BEGINNING
 from repo_helpers import T0, TRIP_SCHEMA, city_driver, make_store, trip_view, write_rows
 
@@ -285,6 +288,82 @@ def test_incremental_loads_rows_before_1970(tmp_path: Path) -> None:
         assert online["score"] == [1.0, 9.0]
     finally:
         store.close()
+
+
+def trips_like(
+    path: str = "data/trips.parquet", ttl: timedelta = timedelta(hours=2), description: str = ""
+) -> FeatureView:
+    """The fixture's trips view, with one thing changed."""
+    return FeatureView(
+        "trips",
+        [city_driver],
+        [Field("score", Float64), Field("label", String)],
+        ParquetSource(path, created_timestamp_field="created"),
+        ttl=ttl,
+        description=description,
+    )
+
+
+class PauseBeforeWriting:
+    """A progress callback that holds the run after it read the definitions, before it
+    writes, while the test applies a change (as a deploy during a nightly run would)."""
+
+    def __init__(self, change: Callable[[], None]) -> None:
+        self.change = change
+
+    def view_started(self, view: str, start: object, end: object) -> None:
+        self.change()
+
+    def rows_written(self, view: str, rows: int) -> None:
+        pass
+
+    def view_finished(self, view: str, rows: int, seconds: float) -> None:
+        pass
+
+
+def test_an_apply_during_materialization_is_not_undone(store) -> None:  # type: ignore[no-untyped-def]
+    """The source changes while a run of the old definition writes: the run's rows and
+    watermark would have stayed, online serving the old source for good."""
+    folder = store.repo_path / "data"
+    write_rows(
+        folder / "new.parquet", [{**r, "score": 10 * r["score"]} for r in rows()], TRIP_SCHEMA
+    )
+    moved = trips_like(path="data/new.parquet")
+    other = make_store(store.repo_path)  # another process's apply
+    end = T0 + timedelta(hours=1)
+    pause = PauseBeforeWriting(lambda: other.apply([city_driver, moved], prune=False))
+    with pytest.raises(ConflictError, match="changed by an apply while it was materialized"):
+        store.materialize_incremental(end, progress=pause)
+    assert store.registry.get_watermark("trips") is None
+    entity = [{"city": "oslo", "driver_id": 1}]
+    assert store.get_online_features(["trips:score"], entity, now=end).to_dict()["score"] == [None]
+    store.materialize_incremental(end)  # the rerun the error asks for
+    assert store.get_online_features(["trips:score"], entity, now=end).to_dict()["score"] == [30.0]
+    other.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "watermark"),
+    [("description", True), ("longer ttl", False)],
+)
+def test_an_apply_that_keeps_the_data_during_materialization(
+    store, change: str, watermark: bool
+) -> None:  # type: ignore[no-untyped-def]
+    if change == "description":
+        view = trips_like(description="scores")
+    else:
+        view = trips_like(ttl=timedelta(days=2))
+    other = make_store(store.repo_path)
+    end = T0 + timedelta(hours=1)
+    store.materialize_incremental(
+        end, progress=PauseBeforeWriting(lambda: other.apply([view], prune=False))
+    )
+    # the rows fit the new definition: kept; the watermark too, unless the TTL grew
+    expected = end if watermark else None
+    assert store.registry.get_watermark("trips") == expected
+    entity = [{"city": "oslo", "driver_id": 1}]
+    assert store.get_online_features(["trips:score"], entity, now=end).to_dict()["score"] == [3.0]
+    other.close()
 
 
 def narrower_trips() -> FeatureView:

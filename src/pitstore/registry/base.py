@@ -79,10 +79,14 @@ class Registry(Protocol):
         """The end of the last successful materialization of ``view``."""
         ...
 
-    def set_watermark(self, view: str, watermark: datetime) -> None:
+    def set_watermark(self, view: str, watermark: datetime, version: int | None = None) -> bool:
         """Record a successful materialization of ``view`` up to ``watermark``; an earlier
         one than the stored watermark changes nothing (two overlapping runs may finish in
-        either order: the check and the write are one statement)."""
+        either order: the check and the write are one statement).
+
+        With ``version``, only while the registered view is still at that version (checked in
+        the same transaction: an apply commits before or after, never between): returns
+        False, recording nothing, when the view changed or is gone."""
         ...
 
     def clear_watermarks(self, views: Sequence[str]) -> None:

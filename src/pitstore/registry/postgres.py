@@ -340,17 +340,36 @@ class PostgresRegistry:
                 (self.project, change.name),
             )
 
-    def set_watermark(self, view: str, watermark: datetime) -> None:
+    def set_watermark(self, view: str, watermark: datetime, version: int | None = None) -> bool:
         """Record a successful materialization of ``view`` up to ``watermark`` (never
-        backwards)."""
-        self._query(
-            "INSERT INTO {s}.watermarks VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (project, view) DO UPDATE "
-            "SET watermark = excluded.watermark, updated_at = excluded.updated_at "
-            "WHERE {s}.watermarks.watermark < excluded.watermark "  # never backwards
-            "RETURNING 1",
-            (self.project, view, to_utc(watermark), utcnow()),
-        )
+        backwards); with ``version``, only while the view is at that version."""
+
+        def write(conn: Connection[Any]) -> bool:
+            with conn.transaction():
+                if version is not None:
+                    # FOR SHARE: an apply changing the view waits for this transaction, or
+                    # this one for the apply's commit (and then sees its version).
+                    row = conn.execute(
+                        self._sql(
+                            "SELECT version FROM {s}.objects WHERE project = %s "
+                            "AND kind = 'feature_view' AND name = %s FOR SHARE"
+                        ),
+                        (self.project, view),
+                    ).fetchone()
+                    if row is None or row[0] != version:
+                        return False
+                conn.execute(
+                    self._sql(
+                        "INSERT INTO {s}.watermarks VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (project, view) DO UPDATE "
+                        "SET watermark = excluded.watermark, updated_at = excluded.updated_at "
+                        "WHERE {s}.watermarks.watermark < excluded.watermark"  # never backwards
+                    ),
+                    (self.project, view, to_utc(watermark), utcnow()),
+                )
+            return True
+
+        return self._run(write)
 
     def clear_watermarks(self, views: Sequence[str]) -> None:
         """Forget the watermarks of ``views`` (one statement)."""

@@ -233,14 +233,23 @@ class SqliteRegistry:
         )
         return from_micros(row[0]) if row else None
 
-    def set_watermark(self, view: str, watermark: datetime) -> None:
-        with self._write():
+    def set_watermark(self, view: str, watermark: datetime, version: int | None = None) -> bool:
+        with self._write():  # BEGIN IMMEDIATE: no apply between the check and the write
+            if version is not None:
+                row = self._conn.execute(
+                    "SELECT version FROM objects WHERE project=? AND kind='feature_view' "
+                    "AND name=?",
+                    (self.project, view),
+                ).fetchone()
+                if row is None or row[0] != version:
+                    return False
             self._conn.execute(
                 "INSERT INTO watermarks VALUES (?,?,?,?) ON CONFLICT(project, view) DO UPDATE "
                 "SET watermark=excluded.watermark, updated_at=excluded.updated_at "
                 "WHERE watermarks.watermark < excluded.watermark",  # never backwards
                 (self.project, view, to_micros(watermark), to_micros(utcnow())),
             )
+        return True
 
     def clear_watermarks(self, views: Sequence[str]) -> None:
         with self._write():

@@ -4,6 +4,12 @@ The engine deduplicates (one row per entity, inside DuckDB); this module encodes
 Arrow batches, and advances a view's watermark only after all its batches were written. A run
 that dies half way leaves the old watermark; writes are monotonic, so rerunning is harmless
 and ends in the same state as an uninterrupted run.
+
+A run reads the definitions once, at its start. An ``apply`` during the run may change a view
+it is writing: the watermark is then recorded only against the version the run read (one
+registry transaction), and a change that makes the written rows stale drops them again (the
+apply cleared them, perhaps before this run wrote the old definition's rows): see
+:func:`_record`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from pitstore.definitions import FeatureView
-from pitstore.errors import DefinitionError
+from pitstore.errors import ConflictError, DefinitionError
 from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN
 from pitstore.store.aggregates import EVENT_CREATED, EVENT_TS
 from pitstore.store.resolve import ViewSelection
@@ -27,6 +33,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from pitstore.offline.base import ViewQuery
+    from pitstore.registry.plan import ObjectChange
+    from pitstore.store.catalog import Snapshot
     from pitstore.store.feature_store import FeatureStore
 
 #: Where an incremental run starts for a view with no watermark and no TTL: the first instant
@@ -100,7 +108,8 @@ def materialize(
             report.views.append(ViewReport(view.name, begin, begin, 0, 0.0, skipped=True))
             continue
         report.views.append(ViewReport(view.name, begin, end, 0, 0.0))  # filled in below
-        jobs.append(_Job(query, begin, end, len(report.views) - 1))
+        version = snapshot.stored[("feature_view", view.name)].version
+        jobs.append(_Job(query, begin, end, len(report.views) - 1, version, snapshot))
     for job, done in zip(jobs, _write_all(store, jobs, progress, batch_rows), strict=True):
         report.views[job.slot] = done
     return report
@@ -113,6 +122,10 @@ class _Job:
     end: datetime
     slot: int
     """Its place in the report."""
+    version: int
+    """The view's registered version the run read."""
+    snapshot: Snapshot
+    """The definitions the run read."""
 
 
 def _read(store: FeatureStore, job: _Job) -> pa.RecordBatchReader:
@@ -257,11 +270,51 @@ def _one_view(
     # Only now, with every batch written, may the watermark move (never backwards).
     old = store.registry.get_watermark(query.name)
     if old is None or old < job.end:
-        store.registry.set_watermark(query.name, job.end)
+        _record(store, job)
     seconds = time.perf_counter() - began
     if progress:
         progress.view_finished(query.name, rows, seconds)
     return ViewReport(query.name, job.start, job.end, rows, seconds)
+
+
+def _record(store: FeatureStore, job: _Job) -> None:
+    """Move the view's watermark to ``job.end`` if the view is still as the run read it.
+
+    If an apply changed it meanwhile: a change that keeps its data (a description) is
+    recorded against the new version; one that restarts its watermark (a longer TTL) leaves
+    it cleared; one that makes the written rows stale (a feature, key or source; a removed
+    view) drops them, since this run may have written them after the apply cleared the view,
+    and fails the run so that it is run again.
+    """
+    name = job.query.name
+    version = job.version
+    for _ in range(3):  # a few applies in a row that each keep the data
+        if store.registry.set_watermark(name, job.end, version):
+            return
+        change = _change_since(store, job.snapshot, name)
+        if change is not None and change.resets_data:
+            store.online.delete_view(name)
+            raise ConflictError(
+                f"feature view {name!r} was changed by an apply while it was materialized; "
+                "the rows written from its old definition were dropped: materialize it again"
+            )
+        if change is not None and change.resets_watermark:
+            return  # the rows fit; the next incremental run reloads the longer TTL
+        current = store.registry.get_object("feature_view", name)
+        if current is None:  # removed: a change that resets data, handled above
+            return
+        version = current.version
+
+
+def _change_since(store: FeatureStore, snapshot: Snapshot, view: str) -> ObjectChange | None:
+    """How feature view ``view`` changed between ``snapshot`` and the registry now (as a plan
+    from one to the other sees it: an entity's new key type re-keys its views too)."""
+    from pitstore.registry.plan import make_plan
+
+    now = {(o.kind, o.name): o.spec for o in store.registry.list_objects()}
+    was = {key: stored.spec for key, stored in snapshot.stored.items()}
+    changes = make_plan(was, now, snapshot.revision).changes
+    return next((c for c in changes if c.kind == "feature_view" and c.name == view), None)
 
 
 def _rechunk(reader: pa.RecordBatchReader, batch_rows: int) -> Iterator[pa.RecordBatch]:

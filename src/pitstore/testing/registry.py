@@ -410,6 +410,21 @@ class RegistryConformance:
         assert registry.get_watermark("b") == when
         assert registry.get_watermark("c") is None
 
+    def test_a_watermark_for_a_version_is_recorded_only_at_that_version(
+        self, registry: Registry
+    ) -> None:
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        registry.apply(plan_to(registry, specs(view("a"), view("b"))), "x")
+        (a,) = [o for o in registry.list_objects("feature_view") if o.name == "a"]
+        assert registry.set_watermark("a", when, version=a.version)
+        assert registry.get_watermark("a") == when
+        registry.apply(plan_to(registry, specs(view("a", description="new"), view("b"))), "x")
+        later = when + timedelta(hours=1)
+        assert not registry.set_watermark("a", later, version=a.version)  # a moved on
+        assert registry.get_watermark("a") == when
+        assert not registry.set_watermark("gone", later, version=1)
+        assert registry.get_watermark("gone") is None
+
     def test_a_longer_ttl_resets_the_watermark_only(self, registry: Registry) -> None:
         when = datetime(2026, 1, 1, tzinfo=UTC)
         before = specs(view("a", ttl="1h"), view("b", ttl="1d"), view("c", ttl="1h"))
