@@ -35,6 +35,20 @@ def test_field_diff_matches_named_lists_by_name() -> None:
     }
 
 
+def test_field_diff_shows_a_named_list_put_in_another_order() -> None:
+    from pitstore.registry import FieldChange, diff_specs
+
+    a, b, c = ({"name": n, "dtype": "int64"} for n in "abc")
+    swapped = FieldChange("join_keys", ["a", "b"], ["b", "a"], order=True)
+    assert diff_specs({"join_keys": [a, b]}, {"join_keys": [b, a]}) == [swapped]
+    # only the items both lists hold count: an added or removed one is a change of its own
+    assert diff_specs({"k": [a, b]}, {"k": [a, c, b]}) == [FieldChange("k.c", None, c)]
+    assert diff_specs({"k": [a, b, c]}, {"k": [c, a]}) == [
+        FieldChange("k", ["a", "b", "c"], ["c", "a"], order=True),
+        FieldChange("k.b", b, None),
+    ]
+
+
 def test_corrupted_file_gives_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "r.db"
     bad.write_bytes(b"this is not a database" * 100)
@@ -122,6 +136,27 @@ def test_only_data_shaping_edits_reset_a_views_data() -> None:
     assert resets(features__1__dtype="string")  # a feature named "description"
     assert resets(source__path="b.parquet")
     assert resets(entities=["rider"])
+    # features are stored by name: their order is not part of the stored rows
+    assert not resets(features=spec()["features"][::-1])
+
+
+def test_an_entitys_join_keys_put_in_another_order_rekey_its_views() -> None:
+    # Key encodings follow the declared order of the join keys: the stored (1, 2) of keys
+    # [a, b] is what [b, a] reads for a=2, b=1, another entity's values.
+    from pitstore.registry.plan import make_plan
+
+    def pair(*keys: str) -> dict[str, Any]:
+        return {"name": "pair", "join_keys": [{"name": k, "dtype": "int64"} for k in keys]}
+
+    view = {"name": "v", "entities": ["pair"], "features": [{"name": "x", "dtype": "int64"}]}
+    before = {("entity", "pair"): pair("a", "b"), ("feature_view", "v"): view}
+    plan = make_plan(before, {**before, ("entity", "pair"): pair("b", "a")}, 1)
+    entity, rekeyed = plan.changes
+    assert [(f.path, f.old, f.new) for f in entity.fields] == [
+        ("join_keys", ["a", "b"], ["b", "a"])
+    ]
+    assert rekeyed.name == "v" and rekeyed.resets_data and rekeyed.resets_watermark
+    assert [f.path for f in rekeyed.fields] == ["entities.pair"]
 
 
 def test_a_registry_locked_by_another_process_is_busy_not_corrupt(

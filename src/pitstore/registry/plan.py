@@ -20,11 +20,16 @@ DESCRIPTIVE_KEYS = frozenset({"description", "tags", "owner"})
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """One changed value inside a spec; ``path`` such as ``features.conv_rate.dtype``."""
+    """One changed value inside a spec; ``path`` such as ``features.conv_rate.dtype``.
+
+    With ``order``, the items of the named list at ``path`` were put in another order:
+    ``old`` and ``new`` are their names, in order (``join_keys: [a, b] -> [b, a]``).
+    """
 
     path: str
     old: Any
     new: Any
+    order: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class ObjectChange:
             return False
         if self.action == "remove":
             return True
-        return any(_shapes_data(f.path) for f in self.fields)
+        return any(_shapes_data(f) for f in self.fields)
 
     @property
     def resets_watermark(self) -> bool:
@@ -70,11 +75,17 @@ def _longer(old: str | None, new: str | None) -> bool:
     return new is None or parse_duration(new) > parse_duration(old)
 
 
-def _shapes_data(path: str) -> bool:
-    """Whether a change at ``path`` (``features.conv_rate.dtype``, ``source.path``...) makes
-    stored rows stale: a data-shaping key, unless only a descriptive part of it changed."""
-    parts = path.split(".")
+def _shapes_data(change: FieldChange) -> bool:
+    """Whether a change at ``change.path`` (``features.conv_rate.dtype``, ``source.path``...)
+    makes stored rows stale: a data-shaping key, unless only a descriptive part of it changed.
+    """
+    parts = change.path.split(".")
     if parts[0] not in DATA_SHAPING_KEYS:
+        return False
+    if change.order:
+        # A view's named lists (features, key fields) are stored and looked up by name; the
+        # order of its keys is the order of its ``entities`` (a plain list) and of their join
+        # keys (a change of the entity, see _with_rekeyed_views).
         return False
     # features and key_fields are named lists: features.<name>.<attribute>
     attribute = parts[1] if parts[0] == "source" else parts[2] if len(parts) > 2 else None
@@ -130,8 +141,8 @@ def make_plan(
 def _with_rekeyed_views(
     changes: list[ObjectChange], desired: Mapping[tuple[str, str], dict[str, Any]]
 ) -> list[ObjectChange]:
-    """``changes`` plus a change of every view whose entity's join keys change (their names
-    or types): its stored rows are keyed the old way, so it resets like a changed view
+    """``changes`` plus a change of every view whose entity's join keys change (their names,
+    types or order): its stored rows are keyed the old way, so it resets like a changed view
     (``entities.<entity>`` in its fields)."""
     rekeyed = {
         c.name: c
@@ -168,7 +179,8 @@ def _with_rekeyed_views(
 
 
 def diff_specs(old: Any, new: Any, path: str = "") -> list[FieldChange]:
-    """Field-level differences between two specs; lists of named dicts are matched by name."""
+    """Field-level differences between two specs; lists of named dicts are matched by name,
+    and items kept in another order are an ``order`` change of the list."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[FieldChange] = []
         for key in list(old) + [k for k in new if k not in old]:
@@ -181,8 +193,20 @@ def diff_specs(old: Any, new: Any, path: str = "") -> list[FieldChange]:
                 out.extend(diff_specs(old[key], new[key], sub))
         return out
     if _named_list(old) and _named_list(new):
-        return diff_specs({i["name"]: i for i in old}, {i["name"]: i for i in new}, path)
+        by_name = diff_specs({i["name"]: i for i in old}, {i["name"]: i for i in new}, path)
+        return _order_change(old, new, path) + by_name
     return [] if old == new else [FieldChange(path, old, new)]
+
+
+def _order_change(old: list[Any], new: list[Any], path: str) -> list[FieldChange]:
+    """The change of order of the items both named lists hold (an added or removed item is a
+    change of its own): the order of some lists is part of what is stored, such as an
+    entity's join keys, which key encodings follow."""
+    before, after = [i["name"] for i in old], [i["name"] for i in new]
+    kept = set(before) & set(after)
+    if [n for n in before if n in kept] == [n for n in after if n in kept]:
+        return []
+    return [FieldChange(path, before, after, order=True)]
 
 
 def _named_list(value: Any) -> bool:
