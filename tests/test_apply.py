@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pitstore import Entity, FeatureStore, FeatureView, Field, Float64, Int64, ParquetSource
+from pitstore import Entity, FeatureStore, FeatureView, Field, Float64, Int64, ParquetSource, String
 from repo_helpers import T0, TS, make_store, write_rows
 
 END = T0 + timedelta(days=1)
@@ -54,5 +54,29 @@ def test_join_keys_put_in_another_order_reload_the_views(tmp_path: Path) -> None
         keys = {"a": [1, 2], "b": [2, 1]}
         online, offline = online_and_offline(store, "v:val", keys)
         assert online == offline == [12.0, 21.0]
+    finally:
+        store.close()
+
+
+def test_a_partial_apply_of_an_entity_rekeys_its_registered_views(tmp_path: Path) -> None:
+    # store.apply([entity]) plans only the objects passed: the views registered with the
+    # entity kept their integer-keyed rows and watermark, and never read a string key.
+    schema = pa.schema([("driver_id", pa.int64()), ("val", pa.float64()), ("event_timestamp", TS)])
+    path = tmp_path / "data" / "src.parquet"
+    write_rows(path, [{"driver_id": 1001, "val": 1.5, "event_timestamp": T0}], schema)
+    store = make_store(tmp_path)
+    try:
+        driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
+        source = ParquetSource("data/src.parquet")
+        store.apply([driver, FeatureView("v", [driver], [Field("val", Float64)], source)])
+        store.materialize_incremental(END)
+        schema = schema.set(0, pa.field("driver_id", pa.string()))
+        write_rows(path, [{"driver_id": "1001", "val": 1.5, "event_timestamp": T0}], schema)
+        plan = store.apply([Entity("driver", join_keys=["driver_id"], dtype=String)]).plan
+        assert [(c.name, c.resets_data) for c in plan.changes] == [("driver", False), ("v", True)]
+        assert store.registry.get_watermark("v") is None
+        store.materialize_incremental(END)
+        online, offline = online_and_offline(store, "v:val", {"driver_id": ["1001"]})
+        assert online == offline == [1.5]
     finally:
         store.close()

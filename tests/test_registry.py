@@ -209,6 +209,9 @@ def test_a_change_of_an_entitys_join_keys_resets_its_views(tmp_path: Path) -> No
         retyped = make_plan(before, {**before, ("entity", "driver"): driver("string")}, 1)
         resets = {c.name: c.resets_data for c in retyped.changes}
         assert resets == {"driver": False, "by_driver": True}
+        # the entity alone (the SDK's apply without prune): the registered views count too
+        alone = make_plan(before, {("entity", "driver"): driver("string")}, 1, prune=False)
+        assert {c.name: c.resets_data for c in alone.changes} == resets
         registry.apply(retyped, "x")
         assert registry.get_watermark("by_driver") is None  # materialize it again
         assert registry.get_watermark("by_rider") is not None

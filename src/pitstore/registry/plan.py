@@ -133,17 +133,19 @@ def make_plan(
         for key, spec in current.items():
             if key not in desired:
                 changes.append(ObjectChange(key[0], key[1], "remove", spec, None))
-    changes = _with_rekeyed_views(changes, desired)
+    changes = _with_rekeyed_views(changes, {**current, **desired})
     changes.sort(key=lambda c: (_KIND_ORDER.get(c.kind, 9), c.name))
     return Plan(base_revision, tuple(changes))
 
 
 def _with_rekeyed_views(
-    changes: list[ObjectChange], desired: Mapping[tuple[str, str], dict[str, Any]]
+    changes: list[ObjectChange], specs: Mapping[tuple[str, str], dict[str, Any]]
 ) -> list[ObjectChange]:
     """``changes`` plus a change of every view whose entity's join keys change (their names,
     types or order): its stored rows are keyed the old way, so it resets like a changed view
-    (``entities.<entity>`` in its fields)."""
+    (``entities.<entity>`` in its fields). ``specs`` are the views after the plan: the desired
+    ones and, without pruning, the registered ones kept as they are (an SDK apply of the
+    entity alone)."""
     rekeyed = {
         c.name: c
         for c in changes
@@ -155,7 +157,7 @@ def _with_rekeyed_views(
         return changes
     out = list(changes)
     position = {(c.kind, c.name): i for i, c in enumerate(out)}
-    for (kind, name), spec in desired.items():
+    for (kind, name), spec in specs.items():
         entities = (
             [e for e in spec.get("entities", []) if e in rekeyed] if kind == "feature_view" else []
         )
