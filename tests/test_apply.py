@@ -80,3 +80,34 @@ def test_a_partial_apply_of_an_entity_rekeys_its_registered_views(tmp_path: Path
         assert online == offline == [1.5]
     finally:
         store.close()
+
+
+def test_an_aggregated_views_input_type_change_reloads_its_event_lists(tmp_path: Path) -> None:
+    # count_distinct is an Int64 whatever it counts: the plan saw no change of the features
+    # and kept the stored lists of integers, which no later materialization could extend.
+    from pitstore import Aggregation
+
+    def apply(dtype: Any, tags: pa.Array) -> Any:
+        times = pa.array([T0, T0 + timedelta(minutes=30)], TS)
+        table = pa.table({"driver_id": [1, 1], "tag": tags, "event_timestamp": times})
+        write_rows(tmp_path / "data" / "s.parquet", table.to_pylist(), table.schema)
+        count = Aggregation("tag", "count_distinct", "1h", name="tags")
+        source = ParquetSource("data/s.parquet")
+        view = FeatureView("v", [driver], [Field("tag", dtype)], source, aggregations=[count])
+        return store.apply([driver, view])
+
+    driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
+    store = make_store(tmp_path)
+    try:
+        apply(Int64, pa.array([5, 5]))
+        store.materialize_incremental(END)
+        plan = apply(String, pa.array(["a", "b"])).plan
+        assert [(c.name, c.resets_data) for c in plan.changes] == [("v", True)]
+        end = T0 + timedelta(minutes=45)
+        store.materialize_incremental(end)
+        online = store.get_online_features(["v:tags"], {"driver_id": [1]}, now=end).to_dict()
+        frame = pa.table({"driver_id": [1], "event_timestamp": pa.array([end], TS)})
+        offline = store.get_historical_features(frame, ["v:tags"]).to_arrow()
+        assert online["tags"] == offline["tags"].to_pylist() == [2]
+    finally:
+        store.close()

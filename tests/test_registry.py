@@ -140,6 +140,32 @@ def test_only_data_shaping_edits_reset_a_views_data() -> None:
     assert not resets(features=spec()["features"][::-1])
 
 
+def test_an_aggregated_views_inputs_and_windows_shape_its_data() -> None:
+    # Its online rows are event lists of its inputs, typed as they are, kept as far back as
+    # its longest window: the aggregated features' names and types may not change with them.
+    from pitstore import Aggregation, FeatureView, Field, Int64, ParquetSource, String
+    from pitstore.registry.plan import make_plan
+
+    def resets(old: FeatureView, new: FeatureView) -> bool:
+        (change,) = make_plan({("feature_view", "v"): old.to_spec()}, specs(new), 1).changes
+        return change.resets_data
+
+    def view(dtype: Any = Int64, window: str = "1h", description: str = "") -> FeatureView:
+        count = Aggregation("tag", "count_distinct", window, name="tags")
+        schema = [Field("tag", dtype, description)]
+        return FeatureView(
+            "v", ["driver"], schema, ParquetSource("s.parquet"), aggregations=[count]
+        )
+
+    def specs(new: FeatureView) -> dict[tuple[str, str], dict[str, Any]]:
+        return {("feature_view", "v"): new.to_spec()}
+
+    assert view().features == view(String).features == view(window="1d").features
+    assert resets(view(), view(String))  # the stored lists hold integers
+    assert resets(view(), view(window="1d"))  # the stored lists hold an hour of events
+    assert not resets(view(), view(description="a tag"))
+
+
 def test_an_entitys_join_keys_put_in_another_order_rekey_its_views() -> None:
     # Key encodings follow the declared order of the join keys: the stored (1, 2) of keys
     # [a, b] is what [b, a] reads for a=2, b=1, another entity's values.

@@ -11,8 +11,12 @@ from typing import Any, Literal
 
 Action = Literal["add", "change", "remove"]
 
-#: Spec keys of a feature view whose change makes already materialized rows stale.
-DATA_SHAPING_KEYS = frozenset({"features", "key_fields", "entities", "source"})
+#: Spec keys of a feature view whose change makes already materialized rows stale. An
+#: aggregated view stores event lists of its ``inputs`` (typed as they are), as far back as
+#: its longest window of ``aggregations``.
+DATA_SHAPING_KEYS = frozenset(
+    {"features", "key_fields", "entities", "source", "inputs", "aggregations"}
+)
 #: Keys inside those that only describe (a feature's or the source's description, tags,
 #: owner): editing them keeps the data.
 DESCRIPTIVE_KEYS = frozenset({"description", "tags", "owner"})
@@ -83,11 +87,11 @@ def _shapes_data(change: FieldChange) -> bool:
     if parts[0] not in DATA_SHAPING_KEYS:
         return False
     if change.order:
-        # A view's named lists (features, key fields) are stored and looked up by name; the
+        # A view's named lists (features, inputs...) are stored and looked up by name; the
         # order of its keys is the order of its ``entities`` (a plain list) and of their join
         # keys (a change of the entity, see _with_rekeyed_views).
         return False
-    # features and key_fields are named lists: features.<name>.<attribute>
+    # features, key_fields, inputs and aggregations are named lists: features.<name>.<attr>
     attribute = parts[1] if parts[0] == "source" else parts[2] if len(parts) > 2 else None
     return attribute not in DESCRIPTIVE_KEYS
 
