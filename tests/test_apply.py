@@ -9,7 +9,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from pitstore import Entity, FeatureStore, FeatureView, Field, Float64, Int64, ParquetSource, String
+from pitstore import (
+    Entity,
+    FeatureStore,
+    FeatureView,
+    Field,
+    Float64,
+    Int64,
+    ParquetSource,
+    PushSource,
+    String,
+)
 from repo_helpers import T0, TS, make_store, write_rows
 
 END = T0 + timedelta(days=1)
@@ -109,5 +119,39 @@ def test_an_aggregated_views_input_type_change_reloads_its_event_lists(tmp_path:
         frame = pa.table({"driver_id": [1], "event_timestamp": pa.array([end], TS)})
         offline = store.get_historical_features(frame, ["v:tags"]).to_arrow()
         assert online["tags"] == offline["tags"].to_pylist() == [2]
+    finally:
+        store.close()
+
+
+def test_words_about_a_push_sources_history_keep_the_rows_pushed_online(tmp_path: Path) -> None:
+    # A description of the batch source was read as a change of the source: apply dropped the
+    # rows pushed online only, which no materialization can bring back.
+    from push_helpers import definitions, event, make_repo, online, push_source
+
+    store = make_repo(tmp_path, push_source(), batch_rows=[])
+    try:
+        store.push("driver_push", [event(1, 10, conv=0.7, trips=3)], to="online")
+        before = online(store, [1])
+        history = ParquetSource("data/drivers.parquet", description="trips before the pushes")
+        plan = store.apply(definitions(PushSource("driver_push", history))).plan
+        paths = {c.name: [f.path for f in c.fields] for c in plan.changes}
+        assert paths["driver_stats"] == ["source.batch_source.description"]
+        assert not any(c.resets_data or c.resets_watermark for c in plan.changes)
+        assert online(store, [1]) == before
+        assert before["conv_rate"] == [0.7] and before["trips_count_1h"] == [1]
+    finally:
+        store.close()
+
+
+def test_a_streams_new_topic_keeps_the_rows_it_pushed(tmp_path: Path) -> None:
+    from push_helpers import definitions, event, make_repo, online, stream_source
+
+    store = make_repo(tmp_path, stream_source("redis", "trips"), batch_rows=[])
+    try:
+        store.push("driver_stream", [event(1, 10, conv=0.7)], to="online_and_offline")
+        before = online(store, [1])
+        plan = store.apply(definitions(stream_source("nats", "trips.v2"))).plan
+        assert not any(c.resets_data or c.resets_watermark for c in plan.changes)
+        assert online(store, [1]) == before and before["conv_rate"] == [0.7]
     finally:
         store.close()

@@ -138,6 +138,49 @@ def test_only_data_shaping_edits_reset_a_views_data() -> None:
     assert resets(entities=["rider"])
     # features are stored by name: their order is not part of the stored rows
     assert not resets(features=spec()["features"][::-1])
+    tags = {"name": "tags", "dtype": "int64"}  # a feature named like a descriptive key
+    assert resets(features=[*spec()["features"], tags])
+    assert resets(features=spec()["features"][:1])  # the one named "description" removed
+
+
+def test_what_a_change_of_a_views_source_or_online_flag_resets() -> None:
+    from pitstore import FeatureView, Field, Float64, ParquetSource, PushSource, StreamSource
+    from pitstore.registry.plan import ObjectChange, make_plan
+
+    def batch(path: str = "h.parquet", **options: Any) -> ParquetSource:
+        return ParquetSource(path, **options)
+
+    def stream(**options: Any) -> StreamSource:
+        settings = {"broker": "redis", "topic": "trips", "batch_source": batch()} | options
+        return StreamSource("s", **settings)
+
+    def spec(source: Any, online: bool = True) -> dict[str, Any]:
+        schema = [Field("val", Float64)]
+        return FeatureView("v", ["driver"], schema, source, online=online).to_spec()
+
+    def change(old: dict[str, Any], new: dict[str, Any]) -> ObjectChange:
+        (planned,) = make_plan(
+            {("feature_view", "v"): old}, {("feature_view", "v"): new}, 1
+        ).changes
+        return planned
+
+    def resets(old: Any, new: Any) -> bool:
+        return change(spec(old), spec(new)).resets_data
+
+    push = PushSource("p", batch())
+    # words about a nested source keep the data (rows pushed online only cannot come back)
+    assert not resets(push, PushSource("p", batch(description="the history")))
+    assert not resets(push, PushSource("p", batch(), description="pushed trips"))
+    # where a stream's rows come from next: the rows stored are still the view's rows
+    assert not resets(stream(), stream(topic="trips.v2", broker="nats", group="g"))
+    # another history, another push log (by source name), other timestamps, another type
+    assert resets(push, PushSource("p", batch("other.parquet")))
+    assert resets(push, PushSource("q", batch()))
+    assert resets(push, PushSource("p", batch(timestamp_field="ts")))
+    assert resets(push, PushSource("p", batch(created_timestamp_field="created")))
+    assert resets(batch(), batch(created_timestamp_field="created"))
+    assert resets(batch(), push)
+    assert resets(push, stream())
 
 
 def test_an_aggregated_views_inputs_and_windows_shape_its_data() -> None:

@@ -20,6 +20,12 @@ DATA_SHAPING_KEYS = frozenset(
 #: Keys inside those that only describe (a feature's or the source's description, tags,
 #: owner): editing them keeps the data.
 DESCRIPTIVE_KEYS = frozenset({"description", "tags", "owner"})
+#: Keys of a stream source that keep the data too: its broker, topic, message format and
+#: consumer group say where rows come from next, not what the rows already stored are (the
+#: rows pushed before are still the view's rows, in the push log as online).
+STREAM_DELIVERY_KEYS = frozenset({"broker", "topic", "format", "group"})
+#: Spec keys of a source that hold another source (a push source's historical rows).
+NESTED_SOURCE_KEYS = frozenset({"batch_source"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +97,26 @@ def _shapes_data(change: FieldChange) -> bool:
         # order of its keys is the order of its ``entities`` (a plain list) and of their join
         # keys (a change of the entity, see _with_rekeyed_views).
         return False
+    if parts[0] == "source":
+        return _source_shapes_data(parts[1:])
     # features, key_fields, inputs and aggregations are named lists: features.<name>.<attr>
-    attribute = parts[1] if parts[0] == "source" else parts[2] if len(parts) > 2 else None
+    # (a feature named "tags", added or removed, is features.tags: it shapes the data)
+    attribute = parts[2] if len(parts) > 2 else None
     return attribute not in DESCRIPTIVE_KEYS
+
+
+def _source_shapes_data(parts: list[str]) -> bool:
+    """:func:`_shapes_data` inside a source spec, at ``parts`` (``["path"]``,
+    ``["batch_source", "description"]``...). A source spec holds no named lists; a nested
+    source (``batch_source``) is read as a source of its own, unless it is the whole change
+    (added, removed)."""
+    if not parts:
+        return True
+    if parts[0] in STREAM_DELIVERY_KEYS:  # only a stream has them (a new type: "type" changes)
+        return False
+    while len(parts) > 1 and parts[0] in NESTED_SOURCE_KEYS:
+        parts = parts[1:]
+    return parts[0] not in DESCRIPTIVE_KEYS
 
 
 @dataclass(frozen=True, slots=True)
