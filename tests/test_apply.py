@@ -155,3 +155,34 @@ def test_a_streams_new_topic_keeps_the_rows_it_pushed(tmp_path: Path) -> None:
         assert online(store, [1]) == before and before["conv_rate"] == [0.7]
     finally:
         store.close()
+
+
+def test_a_view_online_again_loads_what_was_pushed_meanwhile(tmp_path: Path) -> None:
+    # While a view is offline, pushes reach only the push log; its watermark no longer says
+    # what its online rows hold, and an incremental run from it missed the older rows.
+    from push_helpers import T0 as t0
+    from push_helpers import driver, event, make_repo, push_source
+
+    source = push_source()
+    store = make_repo(tmp_path, source, batch_rows=[])
+
+    def apply(online: bool) -> Any:
+        schema = [Field("conv_rate", Float64)]
+        return store.apply([driver, FeatureView("v", [driver], schema, source, online=online)])
+
+    try:
+        apply(online=True)
+        store.push("driver_push", [event(1, 10, conv=0.1)], to="online_and_offline")
+        end = t0 + timedelta(hours=1)
+        store.materialize_incremental(end)
+        apply(online=False)
+        store.push("driver_push", [event(1, 20, conv=0.2)], to="offline")  # before `end`
+        plan = apply(online=True).plan
+        assert [(c.resets_data, c.resets_watermark) for c in plan.changes] == [(False, True)]
+        store.materialize_incremental(end + timedelta(minutes=1))
+        read = store.get_online_features(["v:conv_rate"], [{"driver_id": 1}], now=end)
+        frame = pa.table({"driver_id": [1], "event_timestamp": pa.array([end], TS)})
+        offline = store.get_historical_features(frame, ["v:conv_rate"]).to_arrow()
+        assert read.to_dict()["conv_rate"] == offline["conv_rate"].to_pylist() == [0.2]
+    finally:
+        store.close()

@@ -181,6 +181,12 @@ def test_what_a_change_of_a_views_source_or_online_flag_resets() -> None:
     assert resets(batch(), batch(created_timestamp_field="created"))
     assert resets(batch(), push)
     assert resets(push, stream())
+    # online again: neither materialized nor pushed to online meanwhile, the view loads its
+    # TTL again from the start (its rows still fit it); going offline changes nothing
+    back = change(spec(push, online=False), spec(push))
+    assert (back.resets_data, back.resets_watermark) == (False, True)
+    away = change(spec(push), spec(push, online=False))
+    assert (away.resets_data, away.resets_watermark) == (False, False)
 
 
 def test_an_aggregated_views_inputs_and_windows_shape_its_data() -> None:

@@ -65,14 +65,20 @@ class ObjectChange:
     @property
     def resets_watermark(self) -> bool:
         """True when a view's next incremental materialization must start over: its data is
-        reset, or its TTL grew. An incremental run loads from the watermark, and the first
-        one from ``end - ttl``: rows older than that but inside a longer TTL were never
-        loaded, and online reads would miss them where training data has them. (A shorter
-        TTL needs nothing: reads expire what it no longer covers.)"""
+        reset, its TTL grew, or it is online again. An incremental run loads from the
+        watermark, and the first one from ``end - ttl``: rows older than that but inside a
+        longer TTL were never loaded, and online reads would miss them where training data
+        has them. (A shorter TTL needs nothing: reads expire what it no longer covers.) A view
+        with ``online=False`` is neither materialized nor pushed to online, so its watermark
+        no longer says what its online rows hold: rows pushed meanwhile reached only the push
+        log, and those older than the watermark would never be loaded. Its rows stay: they
+        still fit the view, and writes never roll a newer value back."""
         if self.resets_data:
             return True
         return self.kind == "feature_view" and any(
-            f.path == "ttl" and _longer(f.old, f.new) for f in self.fields
+            (f.path == "ttl" and _longer(f.old, f.new))
+            or (f.path == "online" and f.old is False and f.new is not False)
+            for f in self.fields
         )
 
 
