@@ -233,6 +233,19 @@ def test_an_entitys_join_keys_put_in_another_order_rekey_its_views() -> None:
     assert rekeyed.name == "v" and rekeyed.resets_data and rekeyed.resets_watermark
     assert [f.path for f in rekeyed.fields] == ["entities.pair"]
 
+    # The other orders keys follow: a view's entities (a plain list), not its key fields
+    # (types declared for join keys, looked up by name)
+    def reordered(**edits: Any) -> bool:
+        (change,) = make_plan(
+            {("feature_view", "v"): view}, {("feature_view", "v"): edits}, 1
+        ).changes
+        return change.resets_data
+
+    keys = [{"name": "a", "dtype": "string"}, {"name": "b", "dtype": "int64"}]
+    view = {**view, "entities": ["pair", "rider"], "key_fields": keys}
+    assert reordered(**{**view, "entities": ["rider", "pair"]})
+    assert not reordered(**{**view, "key_fields": keys[::-1]})
+
 
 def test_a_registry_locked_by_another_process_is_busy_not_corrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
