@@ -194,3 +194,38 @@ def test_doctor_reports_each_backend(tmp_path: Path) -> None:
     result = run("doctor", cwd=repo, ok=False)
     assert result.returncode == 1
     assert "FAIL online store (redis)" in result.stdout and "127.0.0.1:1" in result.stdout
+
+
+def test_plan_output_shows_key_order_and_what_each_view_reloads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # In process (the entry point above runs the installed package): the plan's lines.
+    from pitstore.cli.render import show_plan
+    from pitstore.registry import make_plan
+
+    def pair(*keys: str) -> dict[str, object]:
+        return {"name": "pair", "join_keys": [{"name": k, "dtype": "int64"} for k in keys]}
+
+    def view(name: str, **spec: object) -> dict[str, object]:
+        return {"name": name, "entities": ["pair"], "features": [], **spec}
+
+    before = {
+        ("entity", "pair"): pair("a", "b"),
+        ("feature_view", "keyed"): view("keyed"),
+        ("feature_view", "timed"): view("timed", entities=[], ttl="1h"),
+        ("feature_view", "back"): view("back", entities=[], online=False),
+    }
+    after = {
+        **before,
+        ("entity", "pair"): pair("b", "a"),
+        ("feature_view", "timed"): view("timed", entities=[], ttl="1d"),
+        ("feature_view", "back"): view("back", entities=[], online=True),
+    }
+    show_plan(make_plan(before, after, 1))
+    out = capsys.readouterr().out
+    blocks = {b.split("\n")[0]: b for b in re.split(r"\n(?=[~+-] )", out)}
+    assert '    join_keys: ["a", "b"] -> ["b", "a"]' in blocks["~ entity pair"]
+    assert "(its online data will be dropped: materialize again)" in blocks["~ feature view keyed"]
+    timed = blocks["~ feature view timed"]
+    assert "(the next incremental materialization loads its whole TTL (1d) again)" in timed
+    assert "loads all its history again" in blocks["~ feature view back"]

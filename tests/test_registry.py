@@ -35,6 +35,20 @@ def test_field_diff_matches_named_lists_by_name() -> None:
     }
 
 
+def test_field_diff_shows_a_named_list_put_in_another_order() -> None:
+    from pitstore.registry import FieldChange, diff_specs
+
+    a, b, c = ({"name": n, "dtype": "int64"} for n in "abc")
+    swapped = FieldChange("join_keys", ["a", "b"], ["b", "a"], order=True)
+    assert diff_specs({"join_keys": [a, b]}, {"join_keys": [b, a]}) == [swapped]
+    # only the items both lists hold count: an added or removed one is a change of its own
+    assert diff_specs({"k": [a, b]}, {"k": [a, c, b]}) == [FieldChange("k.c", None, c)]
+    assert diff_specs({"k": [a, b, c]}, {"k": [c, a]}) == [
+        FieldChange("k", ["a", "b", "c"], ["c", "a"], order=True),
+        FieldChange("k.b", b, None),
+    ]
+
+
 def test_corrupted_file_gives_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "r.db"
     bad.write_bytes(b"this is not a database" * 100)
@@ -122,6 +136,115 @@ def test_only_data_shaping_edits_reset_a_views_data() -> None:
     assert resets(features__1__dtype="string")  # a feature named "description"
     assert resets(source__path="b.parquet")
     assert resets(entities=["rider"])
+    # features are stored by name: their order is not part of the stored rows
+    assert not resets(features=spec()["features"][::-1])
+    tags = {"name": "tags", "dtype": "int64"}  # a feature named like a descriptive key
+    assert resets(features=[*spec()["features"], tags])
+    assert resets(features=spec()["features"][:1])  # the one named "description" removed
+
+
+def test_what_a_change_of_a_views_source_or_online_flag_resets() -> None:
+    from pitstore import FeatureView, Field, Float64, ParquetSource, PushSource, StreamSource
+    from pitstore.registry.plan import ObjectChange, make_plan
+
+    def batch(path: str = "h.parquet", **options: Any) -> ParquetSource:
+        return ParquetSource(path, **options)
+
+    def stream(**options: Any) -> StreamSource:
+        settings = {"broker": "redis", "topic": "trips", "batch_source": batch()} | options
+        return StreamSource("s", **settings)
+
+    def spec(source: Any, online: bool = True) -> dict[str, Any]:
+        schema = [Field("val", Float64)]
+        return FeatureView("v", ["driver"], schema, source, online=online).to_spec()
+
+    def change(old: dict[str, Any], new: dict[str, Any]) -> ObjectChange:
+        (planned,) = make_plan(
+            {("feature_view", "v"): old}, {("feature_view", "v"): new}, 1
+        ).changes
+        return planned
+
+    def resets(old: Any, new: Any) -> bool:
+        return change(spec(old), spec(new)).resets_data
+
+    push = PushSource("p", batch())
+    # words about a nested source keep the data (rows pushed online only cannot come back)
+    assert not resets(push, PushSource("p", batch(description="the history")))
+    assert not resets(push, PushSource("p", batch(), description="pushed trips"))
+    # where a stream's rows come from next: the rows stored are still the view's rows
+    assert not resets(stream(), stream(topic="trips.v2", broker="nats", group="g"))
+    # another history, another push log (by source name), other timestamps, another type
+    assert resets(push, PushSource("p", batch("other.parquet")))
+    assert resets(push, PushSource("q", batch()))
+    assert resets(push, PushSource("p", batch(timestamp_field="ts")))
+    assert resets(push, PushSource("p", batch(created_timestamp_field="created")))
+    assert resets(batch(), batch(created_timestamp_field="created"))
+    assert resets(batch(), push)
+    assert resets(push, stream())
+    # online again: neither materialized nor pushed to online meanwhile, the view loads its
+    # TTL again from the start (its rows still fit it); going offline changes nothing
+    back = change(spec(push, online=False), spec(push))
+    assert (back.resets_data, back.resets_watermark) == (False, True)
+    away = change(spec(push), spec(push, online=False))
+    assert (away.resets_data, away.resets_watermark) == (False, False)
+
+
+def test_an_aggregated_views_inputs_and_windows_shape_its_data() -> None:
+    # Its online rows are event lists of its inputs, typed as they are, kept as far back as
+    # its longest window: the aggregated features' names and types may not change with them.
+    from pitstore import Aggregation, FeatureView, Field, Int64, ParquetSource, String
+    from pitstore.registry.plan import make_plan
+
+    def resets(old: FeatureView, new: FeatureView) -> bool:
+        (change,) = make_plan({("feature_view", "v"): old.to_spec()}, specs(new), 1).changes
+        return change.resets_data
+
+    def view(dtype: Any = Int64, window: str = "1h", description: str = "") -> FeatureView:
+        count = Aggregation("tag", "count_distinct", window, name="tags")
+        schema = [Field("tag", dtype, description)]
+        return FeatureView(
+            "v", ["driver"], schema, ParquetSource("s.parquet"), aggregations=[count]
+        )
+
+    def specs(new: FeatureView) -> dict[tuple[str, str], dict[str, Any]]:
+        return {("feature_view", "v"): new.to_spec()}
+
+    assert view().features == view(String).features == view(window="1d").features
+    assert resets(view(), view(String))  # the stored lists hold integers
+    assert resets(view(), view(window="1d"))  # the stored lists hold an hour of events
+    assert not resets(view(), view(description="a tag"))
+
+
+def test_an_entitys_join_keys_put_in_another_order_rekey_its_views() -> None:
+    # Key encodings follow the declared order of the join keys: the stored (1, 2) of keys
+    # [a, b] is what [b, a] reads for a=2, b=1, another entity's values.
+    from pitstore.registry.plan import make_plan
+
+    def pair(*keys: str) -> dict[str, Any]:
+        return {"name": "pair", "join_keys": [{"name": k, "dtype": "int64"} for k in keys]}
+
+    view = {"name": "v", "entities": ["pair"], "features": [{"name": "x", "dtype": "int64"}]}
+    before = {("entity", "pair"): pair("a", "b"), ("feature_view", "v"): view}
+    plan = make_plan(before, {**before, ("entity", "pair"): pair("b", "a")}, 1)
+    entity, rekeyed = plan.changes
+    assert [(f.path, f.old, f.new) for f in entity.fields] == [
+        ("join_keys", ["a", "b"], ["b", "a"])
+    ]
+    assert rekeyed.name == "v" and rekeyed.resets_data and rekeyed.resets_watermark
+    assert [f.path for f in rekeyed.fields] == ["entities.pair"]
+
+    # The other orders keys follow: a view's entities (a plain list), not its key fields
+    # (types declared for join keys, looked up by name)
+    def reordered(**edits: Any) -> bool:
+        (change,) = make_plan(
+            {("feature_view", "v"): view}, {("feature_view", "v"): edits}, 1
+        ).changes
+        return change.resets_data
+
+    keys = [{"name": "a", "dtype": "string"}, {"name": "b", "dtype": "int64"}]
+    view = {**view, "entities": ["pair", "rider"], "key_fields": keys}
+    assert reordered(**{**view, "entities": ["rider", "pair"]})
+    assert not reordered(**{**view, "key_fields": keys[::-1]})
 
 
 def test_a_registry_locked_by_another_process_is_busy_not_corrupt(
@@ -174,6 +297,9 @@ def test_a_change_of_an_entitys_join_keys_resets_its_views(tmp_path: Path) -> No
         retyped = make_plan(before, {**before, ("entity", "driver"): driver("string")}, 1)
         resets = {c.name: c.resets_data for c in retyped.changes}
         assert resets == {"driver": False, "by_driver": True}
+        # the entity alone (the SDK's apply without prune): the registered views count too
+        alone = make_plan(before, {("entity", "driver"): driver("string")}, 1, prune=False)
+        assert {c.name: c.resets_data for c in alone.changes} == resets
         registry.apply(retyped, "x")
         assert registry.get_watermark("by_driver") is None  # materialize it again
         assert registry.get_watermark("by_rider") is not None

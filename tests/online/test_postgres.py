@@ -162,7 +162,9 @@ def test_widening_keeps_values_and_other_stores_reads(schema: tuple[str, str]) -
 
 def test_other_type_family_is_a_schema_error(store: PostgresOnlineStore) -> None:
     store.write("v", make_batch([key(1)], [1], None, {"x": ("int64", [1])}))
-    with pytest.raises(SchemaError, match=r"stored as int64.*delete_view"):
+    with pytest.raises(
+        SchemaError, match=r"stored as int64.*delete_view\('v'\).*pitstore materialize"
+    ):
         store.write("v", make_batch([key(1)], [2], None, {"x": ("string", ["s"])}))
     assert read_view(store, "v", ["x"], [key(1)]).columns == [[1]]
 

@@ -150,7 +150,9 @@ def test_type_changes(store: SqliteOnlineStore) -> None:
     wider = {"i": ("int64", [2**40]), "f": ("float64", [0.1])}
     store.write("v", make_batch([key(1)], [2], None, wider))
     assert read_view(store, "v", ["i", "f"], [key(1)]).columns == [[2**40], [0.1]]
-    with pytest.raises(SchemaError, match=r"'i' is stored as int64.*delete_view"):
+    with pytest.raises(
+        SchemaError, match=r"'i' is stored as int64.*delete_view\('v'\).*pitstore materialize"
+    ):
         store.write("v", make_batch([key(1)], [3], None, {"i": ("string", ["x"])}))
 
 

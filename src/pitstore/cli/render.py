@@ -46,8 +46,10 @@ def show_plan(plan: Plan) -> None:
                 "    [dim](its online data will be dropped: materialize again)[/]", markup=True
             )
         elif change.resets_watermark:
+            ttl = (change.new or {}).get("ttl")
+            again = f"its whole TTL ({escape(ttl)})" if ttl else "all its history"
             console.print(
-                "    [dim](the next incremental materialization loads its whole TTL again)[/]",
+                f"    [dim](the next incremental materialization loads {again} again)[/]",
                 markup=True,
             )
     console.print(

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from pitstore.errors import SchemaError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -83,3 +85,15 @@ class OnlineStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def stored_type_error(view: str, feature: str, stored: str, batch: str) -> SchemaError:
+    """A write whose ``feature`` the stored column cannot hold: the view's rows were written
+    under an earlier type (``pitstore apply`` of a type change drops them; older versions did
+    not always, and an aggregated view's input types were missed)."""
+    return SchemaError(
+        f"view {view!r}: feature {feature!r} is stored as {stored}, the batch has {batch}. "
+        "Hint: these rows were written before the feature's type changed; drop them in "
+        f"Python with FeatureStore(repo).online.delete_view({view!r}), then load the view "
+        f"again over its whole history: pitstore materialize START END --view {view}"
+    )

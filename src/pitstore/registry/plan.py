@@ -11,20 +11,35 @@ from typing import Any, Literal
 
 Action = Literal["add", "change", "remove"]
 
-#: Spec keys of a feature view whose change makes already materialized rows stale.
-DATA_SHAPING_KEYS = frozenset({"features", "key_fields", "entities", "source"})
+#: Spec keys of a feature view whose change makes already materialized rows stale. An
+#: aggregated view stores event lists of its ``inputs`` (typed as they are), as far back as
+#: its longest window of ``aggregations``.
+DATA_SHAPING_KEYS = frozenset(
+    {"features", "key_fields", "entities", "source", "inputs", "aggregations"}
+)
 #: Keys inside those that only describe (a feature's or the source's description, tags,
 #: owner): editing them keeps the data.
 DESCRIPTIVE_KEYS = frozenset({"description", "tags", "owner"})
+#: Keys of a stream source that keep the data too: its broker, topic, message format and
+#: consumer group say where rows come from next, not what the rows already stored are (the
+#: rows pushed before are still the view's rows, in the push log as online).
+STREAM_DELIVERY_KEYS = frozenset({"broker", "topic", "format", "group"})
+#: Spec keys of a source that hold another source (a push source's historical rows).
+NESTED_SOURCE_KEYS = frozenset({"batch_source"})
 
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """One changed value inside a spec; ``path`` such as ``features.conv_rate.dtype``."""
+    """One changed value inside a spec; ``path`` such as ``features.conv_rate.dtype``.
+
+    With ``order``, the items of the named list at ``path`` were put in another order:
+    ``old`` and ``new`` are their names, in order (``join_keys: [a, b] -> [b, a]``).
+    """
 
     path: str
     old: Any
     new: Any
+    order: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +60,25 @@ class ObjectChange:
             return False
         if self.action == "remove":
             return True
-        return any(_shapes_data(f.path) for f in self.fields)
+        return any(_shapes_data(f) for f in self.fields)
 
     @property
     def resets_watermark(self) -> bool:
         """True when a view's next incremental materialization must start over: its data is
-        reset, or its TTL grew. An incremental run loads from the watermark, and the first
-        one from ``end - ttl``: rows older than that but inside a longer TTL were never
-        loaded, and online reads would miss them where training data has them. (A shorter
-        TTL needs nothing: reads expire what it no longer covers.)"""
+        reset, its TTL grew, or it is online again. An incremental run loads from the
+        watermark, and the first one from ``end - ttl``: rows older than that but inside a
+        longer TTL were never loaded, and online reads would miss them where training data
+        has them. (A shorter TTL needs nothing: reads expire what it no longer covers.) A view
+        with ``online=False`` is neither materialized nor pushed to online, so its watermark
+        no longer says what its online rows hold: rows pushed meanwhile reached only the push
+        log, and those older than the watermark would never be loaded. Its rows stay: they
+        still fit the view, and writes never roll a newer value back."""
         if self.resets_data:
             return True
         return self.kind == "feature_view" and any(
-            f.path == "ttl" and _longer(f.old, f.new) for f in self.fields
+            (f.path == "ttl" and _longer(f.old, f.new))
+            or (f.path == "online" and f.old is False and f.new is not False)
+            for f in self.fields
         )
 
 
@@ -70,15 +91,38 @@ def _longer(old: str | None, new: str | None) -> bool:
     return new is None or parse_duration(new) > parse_duration(old)
 
 
-def _shapes_data(path: str) -> bool:
-    """Whether a change at ``path`` (``features.conv_rate.dtype``, ``source.path``...) makes
-    stored rows stale: a data-shaping key, unless only a descriptive part of it changed."""
-    parts = path.split(".")
+def _shapes_data(change: FieldChange) -> bool:
+    """Whether a change at ``change.path`` (``features.conv_rate.dtype``, ``source.path``...)
+    makes stored rows stale: a data-shaping key, unless only a descriptive part of it changed.
+    """
+    parts = change.path.split(".")
     if parts[0] not in DATA_SHAPING_KEYS:
         return False
-    # features and key_fields are named lists: features.<name>.<attribute>
-    attribute = parts[1] if parts[0] == "source" else parts[2] if len(parts) > 2 else None
+    if change.order:
+        # A view's named lists (features, inputs...) are stored and looked up by name; the
+        # order of its keys is the order of its ``entities`` (a plain list) and of their join
+        # keys (a change of the entity, see _with_rekeyed_views).
+        return False
+    if parts[0] == "source":
+        return _source_shapes_data(parts[1:])
+    # features, key_fields, inputs and aggregations are named lists: features.<name>.<attr>
+    # (a feature named "tags", added or removed, is features.tags: it shapes the data)
+    attribute = parts[2] if len(parts) > 2 else None
     return attribute not in DESCRIPTIVE_KEYS
+
+
+def _source_shapes_data(parts: list[str]) -> bool:
+    """:func:`_shapes_data` inside a source spec, at ``parts`` (``["path"]``,
+    ``["batch_source", "description"]``...). A source spec holds no named lists; a nested
+    source (``batch_source``) is read as a source of its own, unless it is the whole change
+    (added, removed)."""
+    if not parts:
+        return True
+    if parts[0] in STREAM_DELIVERY_KEYS:  # only a stream has them (a new type: "type" changes)
+        return False
+    while len(parts) > 1 and parts[0] in NESTED_SOURCE_KEYS:
+        parts = parts[1:]
+    return parts[0] not in DESCRIPTIVE_KEYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +166,19 @@ def make_plan(
         for key, spec in current.items():
             if key not in desired:
                 changes.append(ObjectChange(key[0], key[1], "remove", spec, None))
-    changes = _with_rekeyed_views(changes, desired)
+    changes = _with_rekeyed_views(changes, {**current, **desired})
     changes.sort(key=lambda c: (_KIND_ORDER.get(c.kind, 9), c.name))
     return Plan(base_revision, tuple(changes))
 
 
 def _with_rekeyed_views(
-    changes: list[ObjectChange], desired: Mapping[tuple[str, str], dict[str, Any]]
+    changes: list[ObjectChange], specs: Mapping[tuple[str, str], dict[str, Any]]
 ) -> list[ObjectChange]:
-    """``changes`` plus a change of every view whose entity's join keys change (their names
-    or types): its stored rows are keyed the old way, so it resets like a changed view
-    (``entities.<entity>`` in its fields)."""
+    """``changes`` plus a change of every view whose entity's join keys change (their names,
+    types or order): its stored rows are keyed the old way, so it resets like a changed view
+    (``entities.<entity>`` in its fields). ``specs`` are the views after the plan: the desired
+    ones and, without pruning, the registered ones kept as they are (an SDK apply of the
+    entity alone)."""
     rekeyed = {
         c.name: c
         for c in changes
@@ -144,7 +190,7 @@ def _with_rekeyed_views(
         return changes
     out = list(changes)
     position = {(c.kind, c.name): i for i, c in enumerate(out)}
-    for (kind, name), spec in desired.items():
+    for (kind, name), spec in specs.items():
         entities = (
             [e for e in spec.get("entities", []) if e in rekeyed] if kind == "feature_view" else []
         )
@@ -168,7 +214,8 @@ def _with_rekeyed_views(
 
 
 def diff_specs(old: Any, new: Any, path: str = "") -> list[FieldChange]:
-    """Field-level differences between two specs; lists of named dicts are matched by name."""
+    """Field-level differences between two specs; lists of named dicts are matched by name,
+    and items kept in another order are an ``order`` change of the list."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[FieldChange] = []
         for key in list(old) + [k for k in new if k not in old]:
@@ -181,8 +228,20 @@ def diff_specs(old: Any, new: Any, path: str = "") -> list[FieldChange]:
                 out.extend(diff_specs(old[key], new[key], sub))
         return out
     if _named_list(old) and _named_list(new):
-        return diff_specs({i["name"]: i for i in old}, {i["name"]: i for i in new}, path)
+        by_name = diff_specs({i["name"]: i for i in old}, {i["name"]: i for i in new}, path)
+        return _order_change(old, new, path) + by_name
     return [] if old == new else [FieldChange(path, old, new)]
+
+
+def _order_change(old: list[Any], new: list[Any], path: str) -> list[FieldChange]:
+    """The change of order of the items both named lists hold (an added or removed item is a
+    change of its own): the order of some lists is part of what is stored, such as an
+    entity's join keys, which key encodings follow."""
+    before, after = [i["name"] for i in old], [i["name"] for i in new]
+    kept = set(before) & set(after)
+    if [n for n in before if n in kept] == [n for n in after if n in kept]:
+        return []
+    return [FieldChange(path, before, after, order=True)]
 
 
 def _named_list(value: Any) -> bool:

@@ -445,6 +445,27 @@ class RegistryConformance:
         assert registry.get_watermark("b") == when
         assert registry.get_watermark("c") is None
 
+    def test_views_rekeyed_by_their_entity_reset_watermarks(self, registry: Registry) -> None:
+        def pair(*keys: str) -> tuple[str, str, dict[str, Any]]:
+            join_keys = [{"name": k, "dtype": "int64"} for k in keys]
+            return ("entity", "pair", {"name": "pair", "join_keys": join_keys})
+
+        def keyed_view(name: str) -> tuple[str, str, dict[str, Any]]:
+            return ("feature_view", name, {**view(name)[2], "entities": ["pair"]})
+
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        registry.apply(plan_to(registry, specs(pair("a", "b"), keyed_view("v"), view("w"))), "x")
+        for name in "vw":
+            registry.set_watermark(name, when)
+        # The entity alone, its join keys in another order (keys are encoded in that order),
+        # without pruning: the registered view keyed by it is planned too.
+        plan = plan_to(registry, specs(pair("b", "a")), prune=False)
+        assert {c.name: c.resets_watermark for c in plan.changes} == {"pair": False, "v": True}
+        registry.apply(plan, "x")
+        assert registry.get_watermark("v") is None
+        assert registry.get_watermark("w") == when
+        assert [h.version for h in registry.history("feature_view", "v")] == [1, 2]
+
     def test_teardown_removes_everything_of_the_project(self, registry: Registry) -> None:
         registry.apply(plan_to(registry, specs(entity("driver"), view("v"))), "x")
         registry.set_watermark("v", datetime(2026, 1, 1, tzinfo=UTC))

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 from pitstore.dsn import describe, parse_dsn
 from pitstore.errors import ConfigError, PitstoreError, SchemaError
 from pitstore.names import validate_name
-from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
+from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows, stored_type_error
 from pitstore.online.batch import (
     NULL_CREATED,
     FeatureColumn,
@@ -578,11 +578,7 @@ def _needs_change(
             continue
         old = codec_for(parse_dtype(stored[1]))
         if old.family != codec.family:
-            raise SchemaError(
-                f"view {view!r}: feature {feature.name!r} is stored as {stored[1]}, the batch "
-                f"has {feature.dtype}. Hint: delete the view's online data (delete_view) after "
-                "changing a feature's type, then materialize again."
-            )
+            raise stored_type_error(view, feature.name, stored[1], str(feature.dtype))
         change = change or old.rank < codec.rank
     return change
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn
 
 from pitstore.errors import ConfigError, PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.names import validate_name
-from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows
+from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows, stored_type_error
 from pitstore.online.batch import FeatureColumn, assemble_rows, missing_rows, prepare_batch
 from pitstore.online.merge_lock import held
 from pitstore.online.sqlite import schema as sql
@@ -280,11 +280,7 @@ class SqliteOnlineStore:
     def _check_same_codec(view: str, feature: str, old: str, codec: Codec) -> None:
         stored = codec_for(parse_dtype(old))
         if stored.name != codec.name:
-            raise SchemaError(
-                f"view {view!r}: feature {feature!r} is stored as {old}, the batch has "
-                f"{codec.name}. Hint: delete the view's online data (delete_view) after changing "
-                "a feature's type, then materialize again."
-            )
+            raise stored_type_error(view, feature, old, codec.name)
 
     # --- read ---------------------------------------------------------------------------------
 
