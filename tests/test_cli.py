@@ -11,6 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 PITSTORE = str(Path(sys.executable).parent / "pitstore")
+# The entry point imports the installed package; PYTHONPATH makes it run this tree's code (a
+# worktree's, not the checkout the environment was installed from).
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -20,7 +23,7 @@ def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": SRC},
     )
     if ok:
         assert result.returncode == 0, result.stdout + result.stderr
