@@ -197,3 +197,15 @@ def test_doctor_reports_each_backend(tmp_path: Path) -> None:
     result = run("doctor", cwd=repo, ok=False)
     assert result.returncode == 1
     assert "FAIL online store (redis)" in result.stdout and "127.0.0.1:1" in result.stdout
+
+
+def test_a_reserved_column_name_is_refused_when_planned(tmp_path: Path) -> None:
+    """A feature named '__ts' was applied, then every materialization died on a KeyError."""
+    run("init", "r", cwd=tmp_path)
+    repo = tmp_path / "r"
+    features = repo / "features.py"
+    features.write_text(features.read_text().replace('"conv_rate"', '"__ts"', 1))
+    for command in ("plan", "apply"):
+        result = run(command, cwd=repo, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "features.py" in result.stderr and "'__ts' uses a reserved name" in result.stderr
