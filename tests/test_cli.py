@@ -209,3 +209,109 @@ def test_a_reserved_column_name_is_refused_when_planned(tmp_path: Path) -> None:
         result = run(command, cwd=repo, ok=False)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert "features.py" in result.stderr and "'__ts' uses a reserved name" in result.stderr
+
+
+ZIP_REPO = """
+from pitstore import (
+    Bool, Entity, FeatureView, Field, Float64, ParquetSource, RequestSource, String,
+    on_demand_feature_view,
+)
+
+area = Entity("area", join_keys=["zip"], dtype=String)
+stats = FeatureView(
+    "stats", entities=[area], schema=[Field("val", Float64)], source=ParquetSource("data/s.parquet")
+)
+extra = RequestSource("extra", [Field("bonus", Float64), Field("double", Bool)])
+
+
+@on_demand_feature_view(sources=[stats, extra], schema=[Field("total", Float64)])
+def adjusted(row):
+    return {"total": (row["val"] + row["bonus"]) * (2 if row["double"] else 1)}
+"""
+
+
+def test_get_online_types_entity_values_by_their_declared_types(tmp_path: Path) -> None:
+    """A String key of digits (a zip code) was sent as an int and never found."""
+    import pyarrow as pa
+
+    (tmp_path / "pitstore.yaml").write_text("project: p\n")
+    (tmp_path / "features.py").write_text(ZIP_REPO)
+    (tmp_path / "data").mkdir()
+    when = pa.array([0], pa.timestamp("us", tz="UTC"))
+    pq.write_table(
+        pa.table({"zip": ["02139"], "val": [1.5], "event_timestamp": when}),
+        tmp_path / "data" / "s.parquet",
+    )
+    run("apply", cwd=tmp_path)
+    run("materialize-incremental", "1970-01-02", cwd=tmp_path)
+    found = run("get-online", "-e", "zip=02139", "-f", "stats:val", cwd=tmp_path).stdout
+    assert "zip = 02139" in found and "val = 1.5" in found and "PRESENT" in found
+    # request values typed by their fields: Float64 and Bool
+    total = run(
+        "get-online",
+        *("-e", "zip=02139", "-e", "bonus=0.25", "-e", "double=true"),
+        *("-f", "adjusted:total"),
+        cwd=tmp_path,
+    ).stdout
+    assert "total = 3.5" in total
+    bad = run(
+        "get-online",
+        *("-e", "zip=02139", "-e", "bonus=lots", "-e", "double=true"),
+        *("-f", "adjusted:total"),
+        cwd=tmp_path,
+        ok=False,
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "bonus=lots" in bad.stderr and "'bonus' is float64" in bad.stderr
+
+
+@pytest.mark.parametrize("value", ["--5", "²", "1_000", "12.5", "9223372036854775808"])
+def test_get_online_refuses_a_value_its_key_type_cannot_hold(repo: Path, value: str) -> None:
+    run("apply", cwd=repo)
+    result = run(
+        "get-online", "-e", f"driver_id={value}", "-f", "driver_stats:conv_rate", cwd=repo, ok=False
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"driver_id={value}" in result.stderr and "'driver_id' is int64" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "dtype", "value"),
+    [
+        ("02139", "string", "02139"),
+        ("-5", "int64", -5),
+        ("+7", "int32", 7),
+        ("AAE=", "bytes", b"\x00\x01"),
+        ("0.5", "float32", 0.5),
+        ("False", "bool", False),
+        ("[1, 2]", "array<int64>", [1, 2]),
+        ("12", None, "12"),  # a column the read does not type: as written
+    ],
+)
+def test_entity_values_take_their_declared_type(
+    text: str, dtype: str | None, value: object
+) -> None:
+    from pitstore.cli.values import entity_value
+    from pitstore.types import parse_dtype
+
+    assert entity_value("k", text, parse_dtype(dtype) if dtype else None) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "dtype"),
+    [
+        ("2147483648", "int32"),
+        ("٣", "int64"),
+        ("abc", "bytes"),
+        ("yes", "bool"),
+        ("1_0", "float64"),
+        ("[1", "array<int64>"),
+    ],
+)
+def test_entity_values_their_type_cannot_hold_are_refused(text: str, dtype: str) -> None:
+    from pitstore.cli.values import entity_value
+    from pitstore.errors import SchemaError
+    from pitstore.types import parse_dtype
+
+    with pytest.raises(SchemaError, match=f"'k' is {dtype}"):
+        entity_value("k", text, parse_dtype(dtype))
