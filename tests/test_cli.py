@@ -315,3 +315,31 @@ def test_entity_values_their_type_cannot_hold_are_refused(text: str, dtype: str)
 
     with pytest.raises(SchemaError, match=f"'k' is {dtype}"):
         entity_value("k", text, parse_dtype(dtype))
+
+
+def test_paths_that_cannot_be_used_are_one_clear_line(tmp_path: Path) -> None:
+    """A folder or a file on the way where a file or a folder belongs was a traceback."""
+    run("init", "r", cwd=tmp_path)
+    repo = tmp_path / "r"
+    config = repo / "pitstore.yaml"
+    for registry, needle in [
+        ("data", "is a folder, not a file"),  # a plausible slip for data/registry.db
+        ("features.py/registry.db", "goes through the file"),
+    ]:
+        config.write_text(f"project: p\nregistry: {registry}\n")
+        result = run("plan", cwd=repo, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert needle in result.stderr and "registry.path" in result.stderr
+    (tmp_path / "afile").write_text("mine\n")
+    for target in ("afile", "afile/sub"):
+        result = run("init", target, cwd=tmp_path, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "afile is a file, not a folder" in result.stderr
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_os_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = run("init", "/proc/pitstore_demo", cwd=tmp_path, ok=False)  # no folder can go there
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error:") and "/proc/pitstore_demo" in result.stderr

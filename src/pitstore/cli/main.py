@@ -425,9 +425,13 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def main() -> None:
-    """Entry point: run the app, turning pitstore errors into one clear line."""
+    """Entry point: run the app, turning pitstore errors into one clear line.
+
+    An OSError the library did not translate (a file it cannot read or write, a full disk)
+    is the user's environment, not a bug: one line too. Anything else keeps its traceback.
+    """
     try:
         app()
-    except PitstoreError as exc:
+    except (PitstoreError, OSError) as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
         sys.exit(1)
