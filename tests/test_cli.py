@@ -11,6 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 PITSTORE = str(Path(sys.executable).parent / "pitstore")
+# The entry point imports the installed package; PYTHONPATH makes it run this tree's code (a
+# worktree's, not the checkout the environment was installed from).
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -20,7 +23,7 @@ def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": SRC},
     )
     if ok:
         assert result.returncode == 0, result.stdout + result.stderr
@@ -229,3 +232,149 @@ def test_plan_output_shows_key_order_and_what_each_view_reloads(
     timed = blocks["~ feature view timed"]
     assert "(the next incremental materialization loads its whole TTL (1d) again)" in timed
     assert "loads all its history again" in blocks["~ feature view back"]
+
+
+def test_a_reserved_column_name_is_refused_when_planned(tmp_path: Path) -> None:
+    """A feature named '__ts' was applied, then every materialization died on a KeyError."""
+    run("init", "r", cwd=tmp_path)
+    repo = tmp_path / "r"
+    features = repo / "features.py"
+    features.write_text(features.read_text().replace('"conv_rate"', '"__ts"', 1))
+    for command in ("plan", "apply"):
+        result = run(command, cwd=repo, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "features.py" in result.stderr and "'__ts' uses a reserved name" in result.stderr
+
+
+ZIP_REPO = """
+from pitstore import (
+    Bool, Entity, FeatureView, Field, Float64, ParquetSource, RequestSource, String,
+    on_demand_feature_view,
+)
+
+area = Entity("area", join_keys=["zip"], dtype=String)
+stats = FeatureView(
+    "stats", entities=[area], schema=[Field("val", Float64)], source=ParquetSource("data/s.parquet")
+)
+extra = RequestSource("extra", [Field("bonus", Float64), Field("double", Bool)])
+
+
+@on_demand_feature_view(sources=[stats, extra], schema=[Field("total", Float64)])
+def adjusted(row):
+    return {"total": (row["val"] + row["bonus"]) * (2 if row["double"] else 1)}
+"""
+
+
+def test_get_online_types_entity_values_by_their_declared_types(tmp_path: Path) -> None:
+    """A String key of digits (a zip code) was sent as an int and never found."""
+    import pyarrow as pa
+
+    (tmp_path / "pitstore.yaml").write_text("project: p\n")
+    (tmp_path / "features.py").write_text(ZIP_REPO)
+    (tmp_path / "data").mkdir()
+    when = pa.array([0], pa.timestamp("us", tz="UTC"))
+    pq.write_table(
+        pa.table({"zip": ["02139"], "val": [1.5], "event_timestamp": when}),
+        tmp_path / "data" / "s.parquet",
+    )
+    run("apply", cwd=tmp_path)
+    run("materialize-incremental", "1970-01-02", cwd=tmp_path)
+    found = run("get-online", "-e", "zip=02139", "-f", "stats:val", cwd=tmp_path).stdout
+    assert "zip = 02139" in found and "val = 1.5" in found and "PRESENT" in found
+    # request values typed by their fields: Float64 and Bool
+    total = run(
+        "get-online",
+        *("-e", "zip=02139", "-e", "bonus=0.25", "-e", "double=true"),
+        *("-f", "adjusted:total"),
+        cwd=tmp_path,
+    ).stdout
+    assert "total = 3.5" in total
+    bad = run(
+        "get-online",
+        *("-e", "zip=02139", "-e", "bonus=lots", "-e", "double=true"),
+        *("-f", "adjusted:total"),
+        cwd=tmp_path,
+        ok=False,
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "bonus=lots" in bad.stderr and "'bonus' is float64" in bad.stderr
+
+
+@pytest.mark.parametrize("value", ["--5", "²", "1_000", "12.5", "9223372036854775808"])
+def test_get_online_refuses_a_value_its_key_type_cannot_hold(repo: Path, value: str) -> None:
+    run("apply", cwd=repo)
+    result = run(
+        "get-online", "-e", f"driver_id={value}", "-f", "driver_stats:conv_rate", cwd=repo, ok=False
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"driver_id={value}" in result.stderr and "'driver_id' is int64" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "dtype", "value"),
+    [
+        ("02139", "string", "02139"),
+        ("-5", "int64", -5),
+        ("+7", "int32", 7),
+        ("AAE=", "bytes", b"\x00\x01"),
+        ("0.5", "float32", 0.5),
+        ("False", "bool", False),
+        ("[1, 2]", "array<int64>", [1, 2]),
+        ("12", None, "12"),  # a column the read does not type: as written
+    ],
+)
+def test_entity_values_take_their_declared_type(
+    text: str, dtype: str | None, value: object
+) -> None:
+    from pitstore.cli.values import entity_value
+    from pitstore.types import parse_dtype
+
+    assert entity_value("k", text, parse_dtype(dtype) if dtype else None) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "dtype"),
+    [
+        ("2147483648", "int32"),
+        ("٣", "int64"),
+        ("abc", "bytes"),
+        ("yes", "bool"),
+        ("1_0", "float64"),
+        ("[1", "array<int64>"),
+    ],
+)
+def test_entity_values_their_type_cannot_hold_are_refused(text: str, dtype: str) -> None:
+    from pitstore.cli.values import entity_value
+    from pitstore.errors import SchemaError
+    from pitstore.types import parse_dtype
+
+    with pytest.raises(SchemaError, match=f"'k' is {dtype}"):
+        entity_value("k", text, parse_dtype(dtype))
+
+
+def test_paths_that_cannot_be_used_are_one_clear_line(tmp_path: Path) -> None:
+    """A folder or a file on the way where a file or a folder belongs was a traceback."""
+    run("init", "r", cwd=tmp_path)
+    repo = tmp_path / "r"
+    config = repo / "pitstore.yaml"
+    for registry, needle in [
+        ("data", "is a folder, not a file"),  # a plausible slip for data/registry.db
+        ("features.py/registry.db", "goes through the file"),
+    ]:
+        config.write_text(f"project: p\nregistry: {registry}\n")
+        result = run("plan", cwd=repo, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert needle in result.stderr and "registry.path" in result.stderr
+    (tmp_path / "afile").write_text("mine\n")
+    for target in ("afile", "afile/sub"):
+        result = run("init", target, cwd=tmp_path, ok=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "afile is a file, not a folder" in result.stderr
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_os_error_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = run("init", "/proc/pitstore_demo", cwd=tmp_path, ok=False)  # no folder can go there
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error:") and "/proc/pitstore_demo" in result.stderr

@@ -104,3 +104,82 @@ def test_postgres_online_store_needs_two_connections() -> None:
         parse_config({"project": "p", "online_store": online})
     with pytest.raises(ConfigError, match="at least 2"):
         PostgresOnlineStore("postgresql://127.0.0.1/test", max_connections=1)
+
+
+SECRET = "prod-s3cret-tok"  # 15 characters: one short of a valid server token
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        # a secret written as ${VAR}, as documented: the error shows the text as written
+        (
+            "server:\n  auth:\n    tokens:\n      - token: ${PITSTORE_TEST_SECRET}\n",
+            ["server.auth.tokens.0.token", "'${PITSTORE_TEST_SECRET}'", "from the environment"],
+        ),
+        # any ${VAR}: its value may be a secret too
+        (
+            "server:\n  port: ${PITSTORE_TEST_SECRET}\n",
+            ["server.port", "'${PITSTORE_TEST_SECRET}'", "valid integer"],
+        ),
+        (
+            "online_store:\n  type: ${PITSTORE_TEST_SECRET}\n",
+            ["online_store", "'${PITSTORE_TEST_SECRET}'", "'sqlite'"],
+        ),
+        # secrets written in the file
+        (f"server:\n  auth:\n    tokens:\n      - token: {SECRET}\n", ["not shown"]),
+        (f"server:\n  auth:\n    tokens:\n      - {SECRET}\n", ["server.auth.tokens.0"]),
+        (
+            f"registry:\n  type: postgres\n  dsn: [postgresql://u:{SECRET}@h/db]\n",
+            ["registry.dsn", "not shown"],
+        ),
+        (
+            f"registry:\n  type: postgres\n  dsn: postgresql://u:{SECRET}@h/${{DB:-x}}\n",
+            ["registry.dsn", "malformed variable"],
+        ),
+        (  # a misspelled secret key
+            f"registry:\n  type: postgres\n  dsn: x\n  pasword: {SECRET}\n",
+            ["registry.pasword", "unknown key"],
+        ),
+        (  # a check across keys: the whole config was printed, tokens and all
+            f"registry: one.db\nonline_store: one.db\nserver:\n  auth:\n    tokens:\n"
+            f"      - token: {SECRET}-and-more\n",
+            ["same SQLite file"],
+        ),
+    ],
+)
+def test_errors_never_show_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, needles: list[str]
+) -> None:
+    monkeypatch.setenv("PITSTORE_TEST_SECRET", SECRET)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "project: p\n" + text))
+    message = str(info.value)
+    assert SECRET not in message
+    for needle in needles:
+        assert needle in message
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"redis://:{SECRET}@host:6379/0", "redis://***@host:6379/0"),
+        (f"redis://user:{SECRET}@host/0", "redis://***@host/0"),
+        (f"nats://{SECRET}@a:4222,nats://u:{SECRET}@b", "nats://***@a:4222,nats://***@b"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+    ],
+)
+def test_broker_urls_are_shown_without_credentials(url: str, shown: str) -> None:
+    from pitstore.dsn import redact_url
+
+    assert redact_url(url) == shown
+
+
+def test_unreachable_redis_broker_error_hides_the_password() -> None:
+    from pitstore.errors import StoreUnavailableError
+    from pitstore.ingest.redis_streams import RedisStreamBroker
+
+    with pytest.raises(StoreUnavailableError) as info:  # port 1: nothing listens there
+        RedisStreamBroker(f"redis://:{SECRET}@127.0.0.1:1/0", "events", "g", "c")
+    assert SECRET not in str(info.value)
+    assert "redis://***@127.0.0.1:1/0" in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -158,3 +159,72 @@ def test_names_with_line_breaks_or_spaces_are_refused(name: str) -> None:
         Entity(name, join_keys=["driver_id"])
     with pytest.raises(DefinitionError):
         parse_ref(f"fv:{name}")
+
+
+@pytest.mark.parametrize(
+    ("build", "needle"),
+    [
+        # the online stores' own columns: a materialization died on a pyarrow KeyError
+        (lambda: Field("__ts", Float32), "field '__ts'"),
+        (lambda: Field("__created", Float32), "field '__created'"),
+        (lambda: Field("__key", String), "field '__key'"),
+        (lambda: Entity("e", join_keys=["__ts"]), "entity 'e': join key '__ts'"),
+        (lambda: Entity("e", join_keys=["id", "__created"]), "join key '__created'"),
+        # the engines' work columns (in any case: SQL names are compared without it)
+        (lambda: Entity("e", join_keys=["__PITSTORE_rn"]), "join key '__PITSTORE_rn'"),
+        # the push log's message ids; the event lists of aggregated views
+        (lambda: Field("_pitstore_message_id", String), "field '_pitstore_message_id'"),
+        (lambda: Field("_ev_ts", Int64), "field '_ev_ts'"),
+        (lambda: Entity("e", join_keys=["_ev_created"]), "join key '_ev_created'"),
+        (lambda: Aggregation("trips", "sum", "1h", name="_EV_TS"), "aggregation '_EV_TS'"),
+        (lambda: Aggregation("__trips", "sum", "1h"), "aggregation column '__trips'"),
+    ],
+)
+def test_reserved_column_names_are_refused(build: Callable[[], object], needle: str) -> None:
+    with pytest.raises(DefinitionError) as info:
+        build()
+    message = str(info.value)
+    assert needle in message
+    assert "reserved" in message and "'__'" in message and "'_ev_ts'" in message
+
+
+def test_reserved_names_suggest_a_name() -> None:
+    with pytest.raises(DefinitionError, match=r"rename it, e\.g\. to 'ts'"):
+        Field("__ts", Float32)
+
+
+def test_stored_definitions_with_reserved_names_still_load() -> None:
+    """A registry may hold a view applied before the rule: reading it must not fail."""
+    spec = make_view().to_spec()
+    spec["features"] = [{"name": "__ts", "dtype": "float32"}]
+    view = from_spec("feature_view", spec)
+    assert isinstance(view, FeatureView) and view.feature_names == ("__ts",)
+    entity = from_spec("entity", {"name": "e", "join_keys": [{"name": "__ts", "dtype": "int64"}]})
+    assert isinstance(entity, Entity) and entity.join_keys == ("__ts",)
+    with pytest.raises(DefinitionError, match="reserved"):  # made anew: refused
+        Field("__ts", Float32)
+
+
+def test_every_column_of_pitstore_is_reserved() -> None:
+    """The rule covers the names the stores, the engines and the push log use."""
+    from pitstore.names import is_reserved_column
+    from pitstore.offline.duckdb import sql
+    from pitstore.online import base
+    from pitstore.online.postgres import schema
+    from pitstore.store import aggregates, push_log, resolve
+
+    own = [
+        base.KEY_COLUMN,
+        base.TS_COLUMN,
+        base.CREATED_COLUMN,
+        schema.LAST_COLUMN,
+        sql.RN,
+        sql.TS,
+        sql.ORD,
+        sql.RESERVED + "x",
+        aggregates.EVENT_TS,
+        aggregates.EVENT_CREATED,
+        push_log.MESSAGE_ID_COLUMN,
+        resolve.HIDDEN_PREFIX + "x",
+    ]
+    assert [name for name in own if not is_reserved_column(name)] == []

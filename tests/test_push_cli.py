@@ -10,10 +10,11 @@ from pathlib import Path
 from push_helpers import event, logged_rows, make_repo, push_source
 
 PITSTORE = str(Path(sys.executable).parent / "pitstore")
+SRC = str(Path(__file__).resolve().parents[1] / "src")  # run this tree's code, not the install's
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": SRC}
     return subprocess.run(
         [PITSTORE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
     )

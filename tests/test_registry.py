@@ -332,3 +332,13 @@ def test_a_failed_commit_does_not_leave_the_transaction_open(tmp_path: Path) -> 
         registry.set_watermark("v", when)
     registry.set_watermark("v", when)  # the next write begins and commits
     assert registry.get_watermark("v") == when
+
+
+def test_a_folder_or_a_file_on_the_way_is_a_config_error(tmp_path: Path) -> None:
+    from pitstore import ConfigError
+
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        SqliteRegistry(tmp_path, "p")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="goes through the file"):
+        SqliteRegistry(tmp_path / "f" / "r.db", "p")

@@ -119,3 +119,22 @@ def test_postgres_recovers_after_connections_drop(pg_schema: tuple[str, str]) ->
         assert [o.name for o in registry.list_objects()] == ["driver"]
     finally:
         registry.close()
+
+
+def test_postgres_missing_database_is_a_config_error_at_once() -> None:
+    """It waited the whole connect timeout, then said 'unavailable... a retry may succeed';
+    the server's reason was only in a log line."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = urlsplit(postgres_url())
+    missing = f"pitstore_no_such_db_{uuid.uuid4().hex[:8]}"
+    dsn = urlunsplit(url._replace(path=f"/{missing}"))
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        PostgresRegistry(dsn, "p", connect_timeout_s=10)
+    assert time.perf_counter() - started < 5
+    message = str(caught.value)
+    assert f'database "{missing}" does not exist' in message and f"createdb {missing}" in message
+    assert "retry" not in message and "registry.dsn" in message
+    if url.password:
+        assert url.password not in message

@@ -569,3 +569,27 @@ def test_a_failed_run_does_not_wait_for_the_query_read_ahead(
     while any(t.name == "pitstore-materialize" for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the query read ahead still runs"
         time.sleep(0.02)
+
+
+def test_a_registry_holding_a_reserved_column_name_still_loads(tmp_path: Path) -> None:
+    """A view applied before names such as '__ts' were refused: the registry still reads and
+    other objects still apply; only defining the view again is refused."""
+    from pitstore.names import reading_stored
+
+    def old_view() -> FeatureView:
+        source = ParquetSource("data/trips.parquet")
+        return FeatureView("old", [city_driver], [Field("__ts", Float64)], source)
+
+    store = make_store(tmp_path)
+    with reading_stored():  # as an older pitstore let it through
+        store.apply([city_driver, old_view()])
+    store.close()
+    store = make_store(tmp_path)
+    try:
+        assert store.get_feature_view("old").feature_names == ("__ts",)
+        store.apply([score_view("scores")])  # checked together with the registered objects
+        assert {v.name for v in store.list_feature_views()} == {"old", "scores"}
+        with pytest.raises(DefinitionError, match="'__ts' uses a reserved name"):
+            old_view()
+    finally:
+        store.close()

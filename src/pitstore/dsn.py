@@ -1,11 +1,13 @@
-"""PostgreSQL connection strings: parse, describe (host:port/db) and keep passwords out of text.
+"""Connection strings: parse and describe PostgreSQL DSNs (host:port/db), and keep passwords
+out of text (DSNs, broker URLs).
 
-Shared by the Postgres registry and the Postgres online store; psycopg is imported only when a
-string is parsed.
+Shared by the Postgres registry, the Postgres online store and the stream brokers; psycopg is
+imported only when a string is parsed.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pitstore.errors import ConfigError
@@ -40,3 +42,12 @@ def mask(message: str, parts: dict[str, Any]) -> str:
     """``message`` with the DSN's password, if any, replaced by ``***``."""
     password = parts.get("password")
     return message.replace(str(password), "***") if password else message
+
+
+_USERINFO = re.compile(r"://[^@/\s,]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` (or a comma-separated list of URLs) with any ``user:password@`` replaced by
+    ``***@``: a broker URL may carry a password, or a token as its user (NATS)."""
+    return _USERINFO.sub("://***@", url)

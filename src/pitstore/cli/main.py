@@ -20,6 +20,7 @@ from pitstore.cli.render import (
     format_value,
     show_plan,
 )
+from pitstore.cli.values import entity_value
 from pitstore.definitions import Definition
 from pitstore.errors import PitstoreError, SchemaError
 from pitstore.store import FeatureStore
@@ -261,7 +262,12 @@ def materialize_incremental(
 
 @app.command("get-online")
 def get_online(
-    entity: Annotated[list[str], typer.Option("--entity", "-e", help="key=value (repeatable).")],
+    entity: Annotated[
+        list[str],
+        typer.Option(
+            "--entity", "-e", help="key=value (repeatable), typed by the key's declared type."
+        ),
+    ],
     features: Annotated[
         list[str] | None, typer.Option("--features", "-f", help="view:feature (repeatable).")
     ] = None,
@@ -269,9 +275,12 @@ def get_online(
     repo: RepoOption = Path("."),
 ) -> None:
     """Read the latest feature values of one entity."""
-    row = dict(_key_value(e) for e in entity)
+    pairs = [_key_value(e) for e in entity]
     with _store(repo) as store:
-        response = store.get_online_features(_split(features), [row], feature_service=service)
+        refs = _split(features)
+        types = store.online_reads.entity_columns(refs, service)
+        row = {key: entity_value(key, text, types.get(key)) for key, text in pairs}
+        response = store.get_online_features(refs, [row], feature_service=service)
     stamps = response.event_timestamps()
     for name, values in response.to_dict().items():
         status = response.statuses.get(name, ["KEY"])[0]
@@ -407,17 +416,22 @@ def ingest(
     )
 
 
-def _key_value(text: str) -> tuple[str, object]:
+def _key_value(text: str) -> tuple[str, str]:
+    """``key=value`` split; the value is typed later, by the key's declared type."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise SchemaError(f"invalid --entity {text!r}: write key=value, e.g. driver_id=1001")
-    return key, int(value) if value.lstrip("-").isdigit() else value
+    return key, value
 
 
 def main() -> None:
-    """Entry point: run the app, turning pitstore errors into one clear line."""
+    """Entry point: run the app, turning pitstore errors into one clear line.
+
+    An OSError the library did not translate (a file it cannot read or write, a full disk)
+    is the user's environment, not a bug: one line too. Anything else keeps its traceback.
+    """
     try:
         app()
-    except PitstoreError as exc:
+    except (PitstoreError, OSError) as exc:
         errors.print(f"[red]error:[/] {escape(str(exc))}", markup=True)
         sys.exit(1)

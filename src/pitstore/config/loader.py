@@ -66,8 +66,9 @@ def parse_config(data: dict[str, Any], file: str = CONFIG_FILE) -> ProjectConfig
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p))
-        message = _describe(error)
+        parts = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
+        key = ".".join(parts)
+        message = _describe(error, parts)
         if error["type"] == "extra_forbidden":
             message += f"; valid keys here: {', '.join(_valid_keys(error['loc'][:-1]))}"
         raise ConfigError(message, file=file, key=key or "(top level)") from None
@@ -105,25 +106,74 @@ def _is_union_tag(part: object) -> bool:
     return part in ("sqlite", "duckdb", "postgres", "redis", "spark")
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any, parts: tuple[str, ...]) -> str:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"unknown key (value {value!r}); check its spelling or remove it"
+        # No value: an unknown key may be a misspelled secret (`dsm: postgresql://u:pw@...`).
+        return "unknown key; check its spelling or remove it"
     if kind == "union_tag_invalid":
-        return f"invalid type {ctx.get('tag')!r}; valid types: {ctx.get('expected_tags')}"
+        tag = value.get("type") if isinstance(value, dict) else ctx.get("tag")
+        return f"invalid type {_shown(tag, parts)}; valid types: {ctx.get('expected_tags')}"
     if kind == "missing":
         return "this key is required"
+    if kind == "value_error" and isinstance(value, dict):  # a check across keys: its own words
+        return str(error["msg"]).removeprefix("Value error, ")
+    shown = _shown(value, parts)
     if kind == "string_pattern_mismatch":
         return (
-            f"invalid value {value!r}: use letters, digits and underscores, not starting with a "
+            f"invalid value {shown}: use letters, digits and underscores, not starting with a "
             "digit (e.g. my_project)"
         )
     hint = ""
-    if isinstance(value, str) and (value.lower() in ("true", "false") or value.isdigit()):
+    if (
+        type(value) is str
+        and not _is_secret(parts)
+        and (value.lower() in ("true", "false") or value.isdigit())
+    ):
         hint = " (hint: remove the quotes around numbers and booleans)"
-    return f"invalid value {value!r}: {error['msg']}{hint}"
+    return f"invalid value {shown}: {error['msg']}{hint}"
+
+
+# Keys whose values may hold a password or token; errors never print them.
+_SECRET_KEYS = frozenset({"dsn", "url", "token", "password", "secret"})
+
+
+def _is_secret(parts: tuple[str, ...]) -> bool:
+    """Whether the value at ``parts`` may be a secret: a token, a DSN or URL (passwords),
+    anything in a server token's entry or in the Spark settings (credentials go there)."""
+    return (
+        parts[:3] == ("server", "auth", "tokens")
+        or parts[:2] == ("offline_engine", "conf")
+        or any(part in _SECRET_KEYS for part in parts)
+    )
+
+
+def _shown(value: Any, parts: tuple[str, ...]) -> str:
+    """``value`` as an error may show it: never a secret, never what ``${VAR}`` brought in."""
+    if isinstance(value, _FromEnv) and (_ENV_VAR.fullmatch(value.written) or not _is_secret(parts)):
+        return f"{value.written!r} (its value, from the environment, is not shown)"
+    if _is_secret(parts):
+        return "(not shown: this key may hold a secret)"
+    if isinstance(value, dict):
+        return "(a mapping)"
+    if isinstance(value, list):
+        return "(a list)"
+    return repr(value)
+
+
+class _FromEnv(str):
+    """A string that ``${VAR}`` substitution made; remembers the text as written, so that an
+    error shows that text and never the (possibly secret) value. pydantic passes it through
+    to an error's input and stores a plain ``str``."""
+
+    written: str
+
+    def __new__(cls, value: str, written: str) -> _FromEnv:
+        self = super().__new__(cls, value)
+        self.written = written
+        return self
 
 
 def _substitute_env(value: Any, file: str, path: tuple[str, ...]) -> Any:
@@ -134,8 +184,9 @@ def _substitute_env(value: Any, file: str, path: tuple[str, ...]) -> Any:
         return [_substitute_env(v, file, (*path, str(i))) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
         if "${" in _ENV_VAR.sub("", value):  # e.g. ${VAR:-default} or an unclosed ${VAR
+            shown = _shown(value, path)
             raise ConfigError(
-                f"malformed variable in {value!r}: write ${{NAME}} (letters, digits and "
+                f"malformed variable in {shown}: write ${{NAME}} (letters, digits and "
                 "underscores; no defaults or other shell forms)",
                 file=file,
                 key=".".join(path),
@@ -151,7 +202,7 @@ def _substitute_env(value: Any, file: str, path: tuple[str, ...]) -> Any:
                 )
             return os.environ[name]
 
-        return _ENV_VAR.sub(replace, value)
+        return _FromEnv(_ENV_VAR.sub(replace, value), value)
     return value
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from pitstore.errors import DefinitionError
-from pitstore.names import validate_name
+from pitstore.names import check_column_name, validate_name
 from pitstore.timeutil import format_duration, parse_duration
 from pitstore.types import DType, Float32, Float64, Int32, Int64, Scalar, String, Timestamp
 
@@ -34,7 +34,9 @@ class Aggregation:
     def __init__(
         self, column: str, function: str, window: timedelta | str, name: str | None = None
     ) -> None:
-        self.column = validate_name(column, "aggregation column")
+        self.column = check_column_name(
+            validate_name(column, "aggregation column"), "aggregation column"
+        )
         if function not in FUNCTIONS:
             raise DefinitionError(
                 f"unknown aggregation function {function!r}; valid: {', '.join(FUNCTIONS)}"
@@ -47,7 +49,7 @@ class Aggregation:
                 f"microseconds, got {window!r}"
             )
         default = f"{column}_{function}_{format_duration(self.window)}"
-        self.name = validate_name(name or default, "aggregation")
+        self.name = check_column_name(validate_name(name or default, "aggregation"), "aggregation")
 
     def output_type(self, input_type: DType) -> DType:
         """The feature's type for an input column of ``input_type`` (or a DefinitionError)."""

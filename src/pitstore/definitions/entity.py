@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pitstore.definitions.base import Definition, as_tuple, validate_tags, validate_text
 from pitstore.errors import DefinitionError
-from pitstore.names import validate_name
+from pitstore.names import check_column_name, validate_name
 from pitstore.types import KEY_TYPES, DType, Int64, parse_dtype
 
 
@@ -74,7 +74,9 @@ def _key_names(entity: str, join_keys: Sequence[str] | str | None) -> tuple[str,
     if not keys:
         raise DefinitionError(f"entity {entity!r} needs at least one join key")
     for key in keys:
-        validate_name(key, f"join key of entity {entity!r}")
+        check_column_name(
+            validate_name(key, f"join key of entity {entity!r}"), f"entity {entity!r}: join key"
+        )
     if len(set(keys)) != len(keys):
         raise DefinitionError(f"entity {entity!r} repeats a join key: {list(keys)}")
     return keys

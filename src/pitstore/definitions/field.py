@@ -7,7 +7,7 @@ from typing import Any
 
 from pitstore.definitions.base import validate_tags, validate_text
 from pitstore.errors import DefinitionError
-from pitstore.names import validate_name
+from pitstore.names import check_column_name, validate_name
 from pitstore.types import DType, parse_dtype
 
 
@@ -23,7 +23,7 @@ class Field:
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        self.name = validate_name(name, "field")
+        self.name = check_column_name(validate_name(name, "field"), "field")
         if not isinstance(dtype, DType) or type(dtype) is DType:
             raise DefinitionError(
                 f"field {name!r}: dtype must be a pitstore type such as Int64, Float32 or "

@@ -16,6 +16,7 @@ from pitstore.definitions.feature_service import FeatureService
 from pitstore.definitions.feature_view import FeatureView
 from pitstore.definitions.on_demand import OnDemandFeatureView
 from pitstore.errors import DefinitionError, NotFoundError
+from pitstore.names import reading_stored
 
 _PUSHABLE = ("push", "stream")
 
@@ -33,7 +34,8 @@ def from_spec(kind: str, spec: Mapping[str, Any]) -> Definition:
     cls = KINDS.get(kind)
     if cls is None:
         raise DefinitionError(f"unknown object kind {kind!r}; known kinds: {sorted(KINDS)}")
-    return cls.from_spec(spec)  # type: ignore[attr-defined,no-any-return]
+    with reading_stored():  # reserved column names pass: refused when made and applied
+        return cls.from_spec(spec)  # type: ignore[attr-defined,no-any-return]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final, TypeVar
 
+from pitstore.dsn import redact_url
 from pitstore.errors import ConfigError, StoreUnavailableError
 from pitstore.ingest.broker import Message
 
@@ -53,6 +54,7 @@ class NatsBroker:
         self.topic = topic
         self.group = group
         self._url = url
+        self._shown_url = redact_url(url)  # for messages: no password
         self._loop = asyncio.new_event_loop()
         self._nc: Any = None
         self._js: Any = None
@@ -74,13 +76,13 @@ class NatsBroker:
                 max_reconnect_attempts=-1,
             )
         except (OSError, nats.errors.Error) as exc:
-            raise StoreUnavailableError(f"NATS at {self._url} is unreachable: {exc}") from exc
+            raise StoreUnavailableError(f"NATS at {self._shown_url} is unreachable: {exc}") from exc
         self._js = self._nc.jetstream()
         try:
             self.stream = await self._js.find_stream_name_by_subject(self.topic)
         except nats.js.errors.NotFoundError:
             raise ConfigError(
-                f"no JetStream stream captures subject {self.topic!r} on {self._url}; create "
+                f"no JetStream stream captures subject {self.topic!r} on {self._shown_url}; create "
                 f"one, e.g. `nats stream add EVENTS --subjects {self.topic!r}`",
                 key="topic",
             ) from None

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
+from pitstore.dsn import redact_url
 from pitstore.errors import StoreUnavailableError
 from pitstore.ingest.broker import Message
 
@@ -43,6 +44,7 @@ class RedisStreamBroker:
         self.consumer = consumer
         self._claim_idle_ms = claim_idle_ms
         self._url = url
+        self._shown_url = redact_url(url)  # for messages: no password
         # The socket timeout must outlast the longest BLOCK (fetch caps it at 5 s).
         self._redis: redis.Redis = redis.Redis.from_url(url, socket_timeout=15.0)
         self._pending_from: str | None = "0"  # own pending entries first, then new ones
@@ -68,7 +70,7 @@ class RedisStreamBroker:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailableError(
-                f"Redis broker at {self._url} (stream {self.topic!r}) is unreachable: {exc}"
+                f"Redis broker at {self._shown_url} (stream {self.topic!r}) is unreachable: {exc}"
             ) from exc
 
     def fetch(self, max_messages: int, timeout_s: float) -> list[Message]:

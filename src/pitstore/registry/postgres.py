@@ -30,13 +30,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pitstore.dsn import describe, mask, parse_dsn
-from pitstore.errors import ConfigError, ConflictError, RegistryError, StoreUnavailableError
+from pitstore.errors import (
+    ConfigError,
+    ConflictError,
+    PitstoreError,
+    RegistryError,
+    StoreUnavailableError,
+)
 from pitstore.names import is_valid_name
 from pitstore.registry.base import StoredObject, VersionRecord
 from pitstore.registry.plan import ObjectChange, Plan
@@ -71,13 +78,25 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
 _LOCK_SPACE: Final = 0x70697472  # "pitr": first key of the registry's advisory locks
 _ACTIONS: Final = {"add": "added", "change": "changed", "remove": "removed"}
 _OBJECT_COLUMNS: Final = "kind, name, spec, version, updated_at, updated_by"
+_CHECK_DSN: Final = "check the user and password in registry.dsn (write it as ${VAR})"
+#: Refusals of a connection that no retry fixes: what the server says, and what to do.
+_REFUSALS: Final = (
+    (
+        re.compile(r'database "([^"]*)" does not exist'),
+        "create it (`createdb {0}`) or name an existing one in registry.dsn",
+    ),
+    (re.compile(r'role "[^"]*" does not exist'), _CHECK_DSN),
+    (re.compile(r'password authentication failed for user "[^"]*"'), _CHECK_DSN),
+)
 
 
 class PostgresRegistry:
     """A registry in the PostgreSQL database ``dsn``, schema ``schema`` (created if missing).
 
     Opening it connects, and creates or migrates the tables; an unreachable server raises
-    :class:`~pitstore.errors.StoreUnavailableError` after ``connect_timeout_s``.
+    :class:`~pitstore.errors.StoreUnavailableError` after ``connect_timeout_s``, and a server
+    that refuses the connection for good (no such database or user, a wrong password) a
+    :class:`~pitstore.errors.ConfigError` at once.
     """
 
     def __init__(
@@ -101,14 +120,44 @@ class PostgresRegistry:
         self.where = describe(self._parts)
         self._statements: dict[str, bytes] = {}
         self._statements_lock = threading.Lock()
-        self._pool = _make_pool(dsn, schema, connect_timeout_s, statement_timeout_s)
-        try:
-            self._run(self._migrate)
-        except BaseException:
-            self._pool.close()
-            raise
+        kwargs = _connect_kwargs(connect_timeout_s, statement_timeout_s)
+        self._migrate_first(dsn, kwargs)
+        self._pool = _make_pool(dsn, kwargs, schema, connect_timeout_s)
 
     # --- connections, errors and SQL text -----------------------------------------------------
+
+    def _migrate_first(self, dsn: str, kwargs: dict[str, Any]) -> None:
+        """Create or migrate the tables over a connection of its own, the first: a server that
+        refuses it (no such database, user or password) says so at once, where the pool would
+        retry until its timeout and only log the reason."""
+        import psycopg
+
+        try:
+            conn = psycopg.connect(dsn, **kwargs)
+        except psycopg.OperationalError as exc:
+            refusal = self._refusal(exc)
+            if refusal is not None:
+                raise refusal from exc
+            raise self._translated(exc) from exc
+        with conn:
+            try:
+                self._migrate(conn)
+            except psycopg.Error as exc:
+                raise self._translated(exc) from exc
+
+    def _refusal(self, exc: Exception) -> ConfigError | None:
+        """The ConfigError for a connection the server refused for good (a retry cannot
+        help), or None. libpq gives no SQLSTATE for these: its message tells them apart."""
+        message = mask(str(exc), self._parts)
+        for pattern, hint in _REFUSALS:
+            found = pattern.search(message)
+            if found:
+                return ConfigError(
+                    f"the PostgreSQL server at {self.where} refused the registry's connection: "
+                    f"{found.group(0)}; {hint.format(*found.groups())}",
+                    key="registry.dsn",
+                )
+        return None
 
     def _run(self, call: Callable[[Connection[Any]], T]) -> T:
         """Run ``call`` with a pooled connection, translating driver errors."""
@@ -117,17 +166,23 @@ class PostgresRegistry:
         try:
             with self._pool.connection() as conn:
                 return call(conn)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(
+        except psycopg.Error as exc:
+            raise self._translated(exc) from exc
+
+    def _translated(self, exc: Exception) -> PitstoreError:
+        """The pitstore error for a driver error (raise it ``from exc``)."""
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreUnavailableError(
                 f"the PostgreSQL registry at {self.where} is unavailable: "
                 f"{mask(str(exc).strip(), self._parts)}. A retry may succeed; check that the "
                 "server is running and reachable."
-            ) from exc
-        except psycopg.Error as exc:
-            raise RegistryError(
-                f"the PostgreSQL registry at {self.where} (schema {self.schema!r}) failed: "
-                f"{mask(str(exc).strip(), self._parts)}"
-            ) from exc
+            )
+        return RegistryError(
+            f"the PostgreSQL registry at {self.where} (schema {self.schema!r}) failed: "
+            f"{mask(str(exc).strip(), self._parts)}"
+        )
 
     def _sql(self, template: str) -> bytes:
         """``template`` with ``{s}`` replaced by the quoted schema (cached)."""
@@ -408,8 +463,17 @@ class PostgresRegistry:
 # --- helpers --------------------------------------------------------------------------------------
 
 
+def _connect_kwargs(connect_timeout_s: float, statement_timeout_s: float) -> dict[str, Any]:
+    return {
+        "autocommit": True,
+        "connect_timeout": max(2, math.ceil(connect_timeout_s)),
+        "options": f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}",
+        "application_name": "pitstore-registry",
+    }
+
+
 def _make_pool(
-    dsn: str, schema: str, connect_timeout_s: float, statement_timeout_s: float
+    dsn: str, kwargs: dict[str, Any], schema: str, connect_timeout_s: float
 ) -> ConnectionPool[Connection[Any]]:
     from psycopg_pool import ConnectionPool
 
@@ -417,12 +481,7 @@ def _make_pool(
     # checkout so that the first call after a server restart works.
     return ConnectionPool(
         dsn,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": max(2, math.ceil(connect_timeout_s)),
-            "options": f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}",
-            "application_name": "pitstore-registry",
-        },
+        kwargs=kwargs,
         min_size=0,
         max_size=4,
         timeout=connect_timeout_s,

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pitstore.errors import ConflictError, RegistryError
+from pitstore.errors import ConfigError, ConflictError, RegistryError
 from pitstore.registry.base import StoredObject, VersionRecord
 from pitstore.registry.plan import ObjectChange, Plan
 from pitstore.timeutil import from_micros, to_micros, utcnow
@@ -58,13 +58,10 @@ class SqliteRegistry:
     def __init__(self, path: str | os.PathLike[str], project: str) -> None:
         self.path = str(path)
         self.project = project
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the threads of a process (a server), serialized by a lock:
         # registry calls are rare and short, and one connection keeps transactions simple.
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        self._conn = _connect(Path(self.path))
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._init_schema()
@@ -280,3 +277,22 @@ def _stored(row: tuple[Any, ...]) -> StoredObject:
 def _is_busy(exc: sqlite3.DatabaseError) -> bool:
     """SQLite's busy timeout ran out (another connection holds the lock)."""
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the registry file ``path`` (created with its folders if missing); a
+    ConfigError naming the path when it cannot be one (a folder, a file on the way)."""
+    fix = "point `registry` (or registry.path) in pitstore.yaml at a file, e.g. data/registry.db"
+    if path.is_dir():
+        raise ConfigError(f"the registry path {path} is a folder, not a file; {fix}")
+    on_the_way = next((f for f in path.parents if f.exists()), None)
+    if on_the_way is not None and not on_the_way.is_dir():
+        raise ConfigError(f"the registry path {path} goes through the file {on_the_way}; {fix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot open the registry file {path} ({reason}); {fix}") from exc

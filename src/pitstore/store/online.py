@@ -228,6 +228,27 @@ class OnlineService:
             _run_transforms(plan, columns, count, (values, statuses, stamps, types))
         return OnlineResponse(entities, values, statuses, stamps, types)
 
+    def entity_columns(
+        self, features: list[str] | None, feature_service: str | FeatureService | None
+    ) -> dict[str, DType]:
+        """The columns an entity row of this read carries, with their declared types: the
+        join keys of its views (as :meth:`RepoContents.join_keys` types them), then the
+        request fields of its on-demand views but for times and bytes, which a function gets
+        as the text sent (see :func:`_checked_requests`). For callers that get every value as
+        text (the CLI)."""
+        snapshot = self._store.catalog.cached()
+        resolved = resolve(snapshot, features, feature_service, full_feature_names=False)
+        types: dict[str, DType] = {}
+        for selection in resolved.selections:
+            for key, dtype in snapshot.contents.join_keys(selection.view):
+                types.setdefault(key, dtype)
+        for transform in resolved.transforms:
+            for request in transform.view.requests:
+                for field_ in request.schema:
+                    if not _sent_as_text(field_.dtype):
+                        types.setdefault(field_.name, field_.dtype)
+        return types
+
     def _plan(
         self,
         features: list[str] | None,

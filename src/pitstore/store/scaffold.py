@@ -113,6 +113,12 @@ def init_repo(folder: Path, project: str | None = None, force: bool = False) -> 
 
     folder = folder.resolve()
     name = validate_name(project, "project") if project else suggest_name(folder.name) or "demo"
+    # the first path that exists on the way to data/ must be a folder (mkdir fails on a file)
+    existing = next((p for p in (folder / "data", folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(
+            f"{existing} is a file, not a folder; pass `pitstore init` a new or empty folder"
+        )
     demo_files = [CONFIG_FILE, "features.py", *(f"data/{f}" for f in _DEMO_DATA)]
     taken = [f for f in demo_files if (folder / f).exists()]
     if taken and not force:
