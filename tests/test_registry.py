@@ -8,6 +8,7 @@ watermarks, isolation) is in ``pitstore.testing.registry``, run over SQLite and 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,20 +248,28 @@ def test_an_entitys_join_keys_put_in_another_order_rekey_its_views() -> None:
     assert not reordered(**{**view, "key_fields": keys[::-1]})
 
 
+BUSY_TIMEOUT_S_TEST = 0.2
+
+
 def test_a_registry_locked_by_another_process_is_busy_not_corrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pitstore.registry.sqlite as module
 
-    monkeypatch.setattr(module, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(module, "BUSY_TIMEOUT_S", BUSY_TIMEOUT_S_TEST)
     path = tmp_path / "registry.db"
     SqliteRegistry(path, "p").close()  # an existing registry
     holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write (an apply)
     try:
-        with pytest.raises(RegistryError, match="is busy") as caught:
-            SqliteRegistry(path, "p")
+        # Opening and reading do not wait for it (they took the write lock: `pitstore list`
+        # waited for a running apply, and failed as busy after 30 s)
+        registry = SqliteRegistry(path, "p")
+        assert registry.list_objects() == [] and registry.get_watermark("v") is None
+        with pytest.raises(RegistryError, match="is busy") as caught:  # a write does wait
+            registry.set_watermark("v", datetime(2026, 1, 1, tzinfo=UTC))
         assert "not a readable" not in str(caught.value)  # nothing invites deleting it
+        registry.close()
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -78,6 +78,8 @@ class SqliteRegistry:
             ) from exc
 
     def _init_schema(self) -> None:
+        if self._current_format():
+            return  # the usual open: a read, no write lock (WAL: not blocked by an apply)
         with self._write():
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
             if tables and "meta" not in tables:
@@ -98,6 +100,14 @@ class SqliteRegistry:
                     f"registry {self.path} has format {row[0]}, written by a newer pitstore; "
                     f"this version reads format {SCHEMA_VERSION} at most: upgrade pitstore"
                 )
+
+    def _current_format(self) -> bool:
+        """Whether the file already holds this version's tables (nothing to create)."""
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table yet: a new file
+            return False
+        return row is not None and int(row[0]) == SCHEMA_VERSION
 
     @contextmanager
     def _write(self) -> Iterator[None]:
