@@ -22,7 +22,7 @@ from pitstore.offline.duckdb.sql import epoch_us_expr, value_expr
 from pitstore.timeutil import floor_micros
 
 from . import nanos
-from .helpers import write_parquet
+from .helpers import view, write_parquet
 
 KINDS = ["arrow", "pandas", "polars", "path", "sql"]
 
@@ -134,3 +134,29 @@ def test_the_sql_floor_agrees_with_arrow_everywhere(tmp_path: Path) -> None:
     lists = value_expr("lists", types["lists"])
     got = con.sql(f"SELECT [epoch_us(y) FOR y IN {lists}] FROM relation").fetchall()
     assert [row[0] for row in got] == [[f, None] for f in floors]
+
+
+def test_a_list_of_nanosecond_timestamps_is_floored(engine: DuckDBEngine, tmp_path: Path) -> None:
+    stamps = [-1, 1500, -1500, None]
+    source = pa.table(
+        {
+            "k": pa.array([1], pa.int64()),
+            "ts": pa.array([0], pa.timestamp("ns", "UTC")),
+            "stamps": pa.array([stamps], pa.list_(pa.timestamp("ns", "UTC"))),
+        }
+    )
+    v = view(
+        "lists",
+        write_parquet(tmp_path, source),
+        [("k", pa.int64())],
+        [("stamps", pa.list_(nanos.UTC_US))],
+        created=None,
+    )
+    entities = pa.table(
+        {"k": pa.array([1], pa.int64()), "event_timestamp": pa.array([0], nanos.UTC_US)}
+    )
+    got = engine.historical(entities, [v]).to_arrow()["stamps"].cast(pa.list_(pa.int64()))
+    assert got.to_pylist() == [[-1, 1, -2, None]]
+    start, end = datetime(1969, 1, 1, tzinfo=UTC), datetime(1971, 1, 1, tzinfo=UTC)
+    latest = engine.latest(v, start, end).read_all()["stamps"].cast(pa.list_(pa.int64()))
+    assert latest.to_pylist() == [[-1, 1, -2, None]]

@@ -159,7 +159,7 @@ def value_expr(column: str, column_type: str) -> str:
     def micros(value: str) -> str:
         return f"make_timestamp({_floor_us(f'epoch_ns({value})')}){suffix}"
 
-    if column_type.endswith("[]"):
+    if column_type.endswith("]"):  # a list (or an array) of them
         # a comprehension: the lambda syntax changed in DuckDB 1.3 (x -> ... is deprecated)
         return f"[{micros('x')} FOR x IN {ident(column)}]"
     return micros(ident(column))
@@ -420,6 +420,6 @@ def _event_input(plan: ScanPlan, column: str) -> str:
     """An aggregation input of :func:`events_sql`: a timestamp as its microseconds (the
     events' contract; a nanosecond list cast to int64 kept nanoseconds), others as read."""
     column_type = plan.column_types.get(column, "")
-    if is_timestamp_sql(column_type) and not column_type.endswith("[]"):
+    if is_timestamp_sql(column_type) and not column_type.endswith("]"):
         return epoch_us_expr(column, column_type)
     return plan.value(column)
