@@ -270,3 +270,125 @@ def test_functions_see_nested_types_online_as_offline(online: dict[str, Any] | N
         finally:
             store.teardown()
             store.close()
+
+
+# --- nanosecond timestamps: floored to the microsecond online and offline ------------------
+
+NS_T = 1_767_225_600 * 10**9  # 2026-01-01 in nanoseconds
+SECOND_NS = 10**9
+NS_TTL = timedelta(seconds=1)
+#: (driver, ts in ns, score): at 1.5 us and 2.0 us after T, and at and before the epoch
+NS_ROWS = [
+    (1, NS_T + 1500, 1.0),
+    (2, NS_T - SECOND_NS + 1000, 2.0),  # T - 1 s + 1 us: the TTL's edge for now = T + 1.5 us
+    (2, NS_T + 2000, 2.5),  # 2.0 us: after now = T + 1.6 us (1 us), before T + 2.5 us
+    (3, 0, 3.0),  # the epoch: after now = -1 ns (-1 us; truncated: 0, which sees it)
+    (4, -SECOND_NS - 999, 4.0),  # -1 s - 999 ns is -1 s - 1 us: the TTL's edge at -1 ns
+]
+NS_NOWS = [NS_T + 1500, NS_T + 1600, NS_T + 2500, -1, -500, 0]
+
+
+def _floor_us(nanos: int) -> int:
+    return nanos // 1000
+
+
+def _ns_expected(now: int) -> list[float | None]:
+    """Each driver's score at ``now`` under the rule: every time floored to microseconds."""
+    at = _floor_us(now)
+    lowest = at - NS_TTL // timedelta(microseconds=1)
+    out = []
+    for driver in (1, 2, 3, 4):
+        seen = [(_floor_us(t), s) for d, t, s in NS_ROWS if d == driver]
+        alive = [(t, s) for t, s in seen if lowest <= t <= at]
+        out.append(max(alive)[1] if alive else None)
+    return out
+
+
+def _stamp(nanos: int) -> Any:
+    import pandas as pd
+
+    return pd.Timestamp(nanos, unit="ns", tz="UTC")
+
+
+def _ns_frame(rows: list[tuple[int, int, float]]) -> Any:
+    """A pandas frame of (driver, ts, score) rows: timestamps in pandas' own unit (ns)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "driver_id": pd.Series([d for d, _, _ in rows], dtype="int64"),
+            "event_timestamp": pd.Series(
+                [_stamp(t) for _, t, _ in rows], dtype="datetime64[ns, UTC]"
+            ),
+            "score": pd.Series([s for _, _, s in rows], dtype="float64"),
+        }
+    )
+
+
+def _ns_store(folder: Path, source: Any, ttl: timedelta) -> Any:
+    from pitstore import Entity, FeatureView, Field, Float64, Int64
+
+    driver = Entity("driver", join_keys=["driver_id"], dtype=Int64)
+    stats = FeatureView("stats", [driver], [Field("score", Float64)], source, ttl=ttl)
+    store = make_store(folder)
+    store.apply([driver, stats])
+    return store
+
+
+def _online_and_offline(store: Any, now: int) -> tuple[list[Any], list[Any]]:
+    drivers = [1, 2, 3, 4]
+    rows = [{"driver_id": d} for d in drivers]
+    online = store.get_online_features(["stats:score"], rows, now=_stamp(now)).to_dict()
+    entities = _ns_frame([(d, now, 0.0) for d in drivers]).drop(columns="score")
+    offline = store.get_historical_features(entities, ["stats:score"]).to_arrow()
+    return online["score"], offline["score"].to_pylist()
+
+
+@pytest.mark.parametrize("now", NS_NOWS)
+def test_nanoseconds_online_equals_offline_after_materialize(tmp_path: Path, now: int) -> None:
+    # DuckDB rounded a source's nanoseconds (1.5 us -> 2 us) and Arrow truncated the entity
+    # frame's toward zero (-1 ns -> 0 us), while materialize's end was floored
+    from pitstore import ParquetSource
+
+    (tmp_path / "data").mkdir()
+    _ns_frame(NS_ROWS).to_parquet(tmp_path / "data" / "stats.parquet")  # timestamp[ns, UTC]
+    store = _ns_store(tmp_path, ParquetSource("data/stats.parquet"), NS_TTL)
+    try:
+        store.materialize(_stamp(-2 * SECOND_NS), _stamp(now))
+        online, offline = _online_and_offline(store, now)
+    finally:
+        store.close()
+    assert offline == _ns_expected(now)
+    assert online == offline
+
+
+@pytest.mark.parametrize("now", NS_NOWS)
+@pytest.mark.parametrize("form", ["pandas", "polars", "iso"])
+def test_nanoseconds_online_equals_offline_after_push(tmp_path: Path, now: int, form: str) -> None:
+    # the rows that happened by ``now`` (online keeps the latest row, whatever its time),
+    # in nanoseconds (pandas, Polars) or as ISO strings with nine fractional digits; their
+    # TTL edge before 1970 was kept online (floored), expired offline (the frame truncated)
+    from pitstore import ParquetSource, PushSource
+
+    (tmp_path / "data").mkdir()
+    _ns_frame([]).to_parquet(tmp_path / "data" / "stats.parquet")  # no row yet, ns type
+    source = PushSource("stats_push", batch_source=ParquetSource("data/stats.parquet"))
+    store = _ns_store(tmp_path, source, NS_TTL)
+    happened = [row for row in NS_ROWS if row[1] <= now]
+    pushed: Any = _ns_frame(happened)
+    if form == "polars":
+        import polars as pl
+
+        pushed = pl.from_pandas(pushed)  # Datetime("ns", "UTC")
+    if form == "iso":
+        pushed = [
+            {"driver_id": d, "event_timestamp": _stamp(t).isoformat(), "score": s}
+            for d, t, s in happened
+        ]
+    try:
+        store.push("stats_push", pushed, to="online_and_offline")
+        online, offline = _online_and_offline(store, now)
+    finally:
+        store.close()
+    assert offline == _ns_expected(now)
+    assert online == offline

@@ -1,11 +1,21 @@
-"""Time helpers: everything in pitstore is UTC; naive datetimes are read as UTC."""
+"""Time helpers: everything in pitstore is UTC; naive datetimes are read as UTC.
+
+pitstore keeps time in microseconds. A finer timestamp (pandas' nanoseconds, an ISO string
+with more than six fractional digits) is **floored** to the microsecond, toward the past, also
+before 1970 (-1 ns is -1 us, not 0): so a value never moves to a later instant, and the
+offline engines and the online write paths agree on every row (DESIGN.md section 3).
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from pitstore.errors import DefinitionError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d|w)\s*$")
@@ -28,9 +38,31 @@ def to_utc(value: datetime) -> datetime:
 
 
 def to_micros(value: datetime) -> int:
-    """Microseconds since the Unix epoch of ``value`` (naive = UTC)."""
+    """Microseconds since the Unix epoch of ``value`` (naive = UTC); a pandas ``Timestamp``'s
+    nanoseconds are floored (its difference to the epoch keeps them below the microseconds)."""
     delta = to_utc(value) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def floor_micros(column: Any) -> Any:
+    """An Arrow timestamp array (or chunked array) as int64 microseconds since the epoch,
+    finer units floored (see the module docstring).
+
+    The stored integers are used as they are: UTC instants for an aware type, wall-clock
+    values for a naive one (read as UTC). Arrow's unsafe cast truncates toward zero, so a
+    nanosecond value before 1970 that is not a whole microsecond loses one more microsecond.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column_type: pa.TimestampType = column.type
+    micros = column.cast(pa.timestamp("us", column_type.tz), safe=False).cast(pa.int64())
+    if column_type.unit != "ns":
+        return micros  # seconds and milliseconds are whole microseconds
+    nanos = column.cast(pa.int64())
+    # micros * 1000 cannot overflow (|micros| <= 2^63 / 1000), unlike a floor on nanoseconds
+    behind = pc.less(nanos, pc.multiply(micros, 1000)).cast(pa.int64())
+    return pc.subtract(micros, behind)
 
 
 def from_micros(micros: int) -> datetime:

@@ -1,8 +1,10 @@
 """A slow, obviously correct point-in-time join (DESIGN.md section 3), row by row.
 
-It works on plain Python values: each timestamp is a ``datetime`` (naive = UTC) or None. For
-every entity row and view it returns the *set* of acceptable feature tuples: one tuple, except
-when several candidate rows tie on both ts and created, in which case any of them is correct.
+It works on plain Python values: each timestamp is a ``datetime`` (naive = UTC), a pandas
+``Timestamp`` with nanoseconds, or None; every time is floored to the microsecond first, the
+rule of pitstore (timeutil). For every entity row and view it returns the *set* of acceptable
+feature tuples: one tuple, except when several candidate rows tie on both ts and created, in
+which case any of them is correct.
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ class OracleView:
 
 
 def utc(value: datetime | None) -> datetime | None:
-    """A comparable UTC datetime: naive values are UTC, aware ones are converted."""
+    """A comparable UTC datetime: naive values are UTC, aware ones are converted, and
+    nanoseconds are floored to the microsecond (toward the past, also before 1970)."""
     if value is None:
         return None
+    if hasattr(value, "nanosecond"):  # a pandas Timestamp: as a datetime (hashes alike)
+        value = value.floor("us").to_pydatetime()
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _feature(value: Any) -> Any:
+    """A feature value as an engine returns it: timestamps floored to the microsecond."""
+    return utc(value) if isinstance(value, datetime) else value
 
 
 def candidates(entity: Row, view: OracleView, timestamp_column: str) -> list[Row]:
@@ -71,7 +81,7 @@ def acceptable(entity: Row, view: OracleView, timestamp_column: str) -> set[tupl
     at_best = [r for r in found if utc(r[view.timestamp_field]) == best_ts]
     best_created = max(_created_rank(r, view) for r in at_best)
     return {
-        tuple(r[f] for f in view.features)
+        tuple(_feature(r[f]) for f in view.features)
         for r in at_best
         if _created_rank(r, view) == best_created
     }

@@ -1,11 +1,15 @@
-"""Property tests: the DuckDB engine agrees with the row-by-row oracle on random small data."""
+"""Property tests: the DuckDB engine agrees with the row-by-row oracle on random small data.
+
+Times start in 2024 or just before 1970; nanosecond columns (sources and entity frames) hold
+nanoseconds past the microsecond, which the oracle floors as the engines must.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +23,30 @@ from hypothesis import strategies as st
 from pitstore.offline.base import ViewQuery
 from pitstore.offline.duckdb import DuckDBEngine
 
-from .helpers import UTC_US, at, render, ts_array, view, write_parquet
+from .helpers import BASE, UTC_US, render, ts_array, view, write_parquet
 from .oracle import OracleView, oracle
 
 ZONES = [None, "UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
 TTLS = [None, timedelta(0), timedelta(seconds=1), timedelta(seconds=2.5), timedelta(days=1)]
 # Few distinct half-second steps: many ties on ts, and on (ts, created).
 SECONDS = st.integers(0, 12).map(lambda half: half / 2)
+#: Where the half-second steps start: 2024, or 3 s before the epoch (times before 1970 too).
+BASES = [BASE, datetime(1969, 12, 31, 23, 59, 57, tzinfo=UTC)]
+#: Nanoseconds past a step, in nanosecond columns: the floor to microseconds tells them from a
+#: rounding (1500 -> 2 us) or a truncation toward zero (-1 -> 0 us); mostly none, for ties.
+JITTER_NS = st.sampled_from([0, 0, 0, 0, 1, 500, 999, 1000, 1500, 1999, -1, -500, -1000, -1500])
+
+
+def _time(base: datetime, seconds: float, nanos: int = 0) -> Any:
+    """``base`` + ``seconds`` (+ ``nanos``, as a pandas Timestamp: a datetime has no ns)."""
+    value = base + timedelta(seconds=seconds)
+    return pd.Timestamp(value) + pd.Timedelta(nanoseconds=nanos) if nanos else value
+
+
+@st.composite
+def times(draw: Any, base: datetime, nanos: bool) -> Any:
+    """A time on the grid, with nanoseconds past it when the column holds them."""
+    return _time(base, draw(SECONDS), draw(JITTER_NS) if nanos else 0)
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +62,17 @@ def folder() -> Iterator[Path]:
 
 
 @st.composite
-def source_rows(draw: Any, composite: bool, created: bool) -> list[dict[str, Any]]:
+def source_rows(
+    draw: Any, composite: bool, created: bool, base: datetime, unit: str
+) -> list[dict[str, Any]]:
     """Rows of a source; each row has unique feature values, to see which row won."""
     n = draw(st.integers(0, 14))
+    nanos = unit == "ns"
     out = []
     for i in range(n):
         row: dict[str, Any] = {
             "k": draw(st.sampled_from([1, 2, 3, None])),
-            "ts": at(draw(SECONDS)),
+            "ts": draw(times(base, nanos)),
             "val": i + 0.25,
             "label": f"r{i}",
             "n": 100 + i,
@@ -56,26 +80,34 @@ def source_rows(draw: Any, composite: bool, created: bool) -> list[dict[str, Any
         if composite:
             row["s"] = draw(st.sampled_from(["a", "b", None]))
         if created:
-            row["created"] = at(draw(st.sampled_from([None, 0, 1, 2])))
+            step = draw(st.sampled_from([None, 0, 1, 2]))
+            jitter = draw(JITTER_NS) if nanos else 0
+            row["created"] = None if step is None else _time(base, step, jitter)
         out.append(row)
     return out
 
 
 @st.composite
-def entity_rows(draw: Any, sources: list[list[dict[str, Any]]], ttls: list[Any]) -> list[Any]:
+def entity_rows(
+    draw: Any,
+    sources: list[list[dict[str, Any]]],
+    ttls: list[Any],
+    base: datetime,
+    nanos: bool,
+) -> list[Any]:
     """Entity rows with unknown and null keys, null and early timestamps, duplicates, and
     timestamps exactly at a source row's ts or at its ts + ttl (the inclusive boundaries)."""
     hits = [r["ts"] for rows in sources for r in rows if r["ts"] is not None]
     hits += [t + ttl for t in hits for ttl in ttls if ttl is not None]
-    times = st.one_of(st.none(), SECONDS.map(at), st.just(at(-1)))
+    stamps = st.one_of(st.none(), times(base, nanos), st.just(_time(base, -1)))
     if hits:
-        times = st.one_of(times, st.sampled_from(hits), st.sampled_from(hits))
+        stamps = st.one_of(stamps, st.sampled_from(hits), st.sampled_from(hits))
     n = draw(st.integers(0, 10))
     out = [
         {
             "k": draw(st.sampled_from([1, 2, 3, 99, None])),
             "s": draw(st.sampled_from(["a", "b", "zz", None])),
-            "event_timestamp": draw(times),
+            "event_timestamp": draw(stamps),
         }
         for _ in range(n)
     ]
@@ -94,24 +126,30 @@ class Scenario:
     entity_kind: str
     source_zones: list[str | None]
     units: list[str]
+    entity_unit: str
+    """The entity frame's timestamp unit (pandas: nanoseconds whatever it is)."""
 
 
 @st.composite
 def scenarios(draw: Any) -> Scenario:
+    base = draw(st.sampled_from(BASES))
+    units = [draw(st.sampled_from(["us", "ms", "ns"])) for _ in range(3)]
     sources = [
-        draw(source_rows(composite=False, created=True)),
-        draw(source_rows(composite=True, created=True)),
-        draw(source_rows(composite=False, created=False)),
+        draw(source_rows(False, True, base, units[0])),
+        draw(source_rows(True, True, base, units[1])),
+        draw(source_rows(False, False, base, units[2])),
     ]
     ttls = [draw(st.sampled_from(TTLS)) for _ in range(3)]
+    entity_unit = draw(st.sampled_from(["us", "ns"]))
     return Scenario(
-        entities=draw(entity_rows(sources, ttls)),
+        entities=draw(entity_rows(sources, ttls, base, entity_unit == "ns")),
         sources=sources,
         ttls=ttls,
         entity_zone=draw(st.sampled_from(ZONES)),
         entity_kind=draw(st.sampled_from(["arrow", "pandas", "polars", "path", "sql"])),
         source_zones=[draw(st.sampled_from(ZONES)) for _ in range(3)],
-        units=[draw(st.sampled_from(["us", "ms", "ns"])) for _ in range(3)],
+        units=units,
+        entity_unit=entity_unit,
     )
 
 
@@ -162,7 +200,9 @@ def _entity_table(sc: Scenario) -> pa.Table:
             "row_id": pa.array([e["row_id"] for e in ents], pa.int64()),
             "k": pa.array([e["k"] for e in ents], pa.int64()),
             "s": pa.array([e["s"] for e in ents], pa.string()),
-            "event_timestamp": ts_array([e["event_timestamp"] for e in ents], sc.entity_zone),
+            "event_timestamp": ts_array(
+                [e["event_timestamp"] for e in ents], sc.entity_zone, sc.entity_unit
+            ),
         }
     )
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from offline import nanos
 from offline.helpers import BASE, UTC_US, at, nested_folder, ts_array, view, write_parquet
 from pitstore.errors import SchemaError
 from pitstore.offline.base import AggregateSpec, FeatureColumn, ViewQuery
@@ -393,3 +394,31 @@ def test_file_names_with_glob_characters_are_read_as_themselves(
     with DuckDBEngine() as duck:
         assert duck.historical(entities, [v]).to_arrow()["val"].to_pylist() == want
     assert spark_engine.historical(entities, [v]).to_arrow()["val"].to_pylist() == want
+
+
+def test_nanoseconds_are_floored_on_both_engines(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine
+) -> None:
+    # Spark reads a nanosecond Parquet column as int64 and divided it with div (toward zero):
+    # -1 ns was 0 us, where DuckDB and the in-memory frames now floor it to -1 us
+    views = nanos.views(tmp_path)
+    inputs: list[object] = [nanos.entity_table(), nanos.entity_table().to_pandas()]
+    inputs += [write_parquet(tmp_path, nanos.entity_table(z), "ents") for z in ("UTC", None)]
+    for entities in inputs:
+        for strategy in ("join", "union"):
+            engine = SparkEngine(spark=spark_engine.session(), strategy=strategy)
+            got = engine.historical(entities, views).to_arrow()
+            assert {n: got[n].to_pylist() for n in nanos.expected()} == nanos.expected(), strategy
+    agg = nanos.aggregated_view(tmp_path)
+    for entities in [nanos.event_entities(), write_parquet(tmp_path, nanos.event_entities())]:
+        got = spark_engine.historical(entities, [agg]).to_arrow()
+        assert {n: got[n].to_pylist() for n in nanos.EXPECTED_AGGREGATES} == (
+            nanos.EXPECTED_AGGREGATES
+        )
+    start, end = BASE.replace(year=1969), nanos._instant(nanos.T_US + 1)
+    for v in views:
+        for window in [(start, BASE.replace(year=2027)), (start, end)]:
+            want = duck.latest(v, *window).read_all().sort_by("k")
+            assert spark_engine.latest(v, *window).read_all().sort_by("k") == want, v.name
+    want = duck.events(agg, end).read_all()
+    assert spark_engine.events(agg, end).read_all().to_pylist() == want.to_pylist()

@@ -1,8 +1,9 @@
 """Property tests: the Spark engine agrees with the row-by-row oracle on random small data.
 
 The scenarios are the DuckDB engine's (tests/offline/test_duckdb_properties.py: ties on ts and
-on (ts, created), TTL edges, unknown and null keys, zones, ms/us/ns sources); here the entity
-frame may also be Spark SQL or a Spark DataFrame, and each example draws the plan strategy.
+on (ts, created), TTL edges, unknown and null keys, zones, ms/us/ns sources with nanoseconds
+past the microsecond, times before 1970); here the entity frame may also be Spark SQL or a
+Spark DataFrame, and each example draws the plan strategy.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def test_engine_matches_oracle(
 ) -> None:
     engine = SparkEngine(spark=spark_engine.session(), strategy=strategy)
     views = _views(sc, folder)
+    if kind.startswith("spark_"):
+        sc.entity_unit = "us"  # Spark reads a nanosecond column as int64, not a timestamp
     table = _entity_table(sc)
     result = engine.historical(_input(spark_engine, sc, kind, table, folder), views).to_arrow()
 

@@ -54,8 +54,8 @@ def write_parquet(data: pa.Table | pa.RecordBatchReader, path: str) -> None:
     try:
         with pq.ParquetWriter(path, schema) as writer:
             for batch in reader:
-                # Unsafe only for the durations: nanoseconds are truncated, as DuckDB and Spark
-                # truncate nanosecond timestamps; every other column already has its type.
+                # Unsafe only for the durations (carried through, never compared): their
+                # nanoseconds are truncated; every other column already has its type.
                 same = batch.schema.equals(schema)
                 writer.write_batch(batch if same else batch.cast(schema, False))
     except BaseException:

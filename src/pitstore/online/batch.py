@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -21,6 +22,7 @@ from pitstore.online.base import (
     TS_COLUMN,
     ViewRows,
 )
+from pitstore.timeutil import floor_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -120,8 +122,9 @@ def _micros(view: str, name: str, array: pa.Array) -> pa.Array:
     import pyarrow as pa
 
     if pa.types.is_timestamp(array.type):
-        # Sub-microsecond digits are dropped: every timestamp in pitstore is in microseconds.
-        return array.cast(pa.timestamp("us", array.type.tz), safe=False).cast(pa.int64())
+        # Every timestamp in pitstore is in microseconds: finer ones are floored, as offline.
+        result: pa.Array = floor_micros(array)
+        return result
     if pa.types.is_integer(array.type):
         return array.cast(pa.int64())
     raise SchemaError(
@@ -158,9 +161,10 @@ def to_python(array: pa.Array) -> list[Any]:
     if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and pa.types.is_timestamp(
         kind.value_type
     ):
-        micros = pa.timestamp("us", kind.value_type.tz)
-        as_us = array.cast(pa.list_(micros), safe=False)
-        return as_us.cast(pa.list_(pa.int64())).to_pylist()  # type: ignore[no-any-return]
+        # the elements floored as one array, then cut back into the lists
+        flat = iter(floor_micros(array.flatten()).to_pylist())
+        lengths = array.value_lengths().to_pylist()
+        return [None if n is None else list(itertools.islice(flat, n)) for n in lengths]
     return array.to_pylist()  # type: ignore[no-any-return]
 
 

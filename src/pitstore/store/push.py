@@ -12,6 +12,11 @@ JSON-friendly forms are accepted, because the HTTP server passes request bodies 
 timestamps as ISO 8601 strings (naive means UTC), and, with ``base64_bytes`` (rows parsed
 from JSON, which has no bytes), bytes as base64 strings. Without it a str for a bytes feature
 is refused: "user" is valid base64 too, and was silently stored as three other bytes.
+
+Times finer than a microsecond are floored, as the offline engines floor them
+(:mod:`pitstore.timeutil`): a pandas ``Timestamp``'s nanoseconds, a DataFrame's nanosecond
+columns, and an ISO string's digits past the sixth (dropping them floors the time: the
+fraction counts forward from its second, also before 1970).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from pitstore.errors import DefinitionError, SchemaError, closest_names
 from pitstore.online.base import CREATED_COLUMN, KEY_COLUMN, TS_COLUMN
 from pitstore.online.keys import KeyEncoder
-from pitstore.timeutil import to_micros, to_utc
+from pitstore.timeutil import floor_micros, to_micros, to_utc
 from pitstore.types import Array, DType, Scalar, Vector
 
 if TYPE_CHECKING:
@@ -123,15 +128,30 @@ def _frame_rows(frame: Any) -> list[Mapping[str, Any]]:
     import pyarrow as pa
 
     if isinstance(frame, pa.Table | pa.RecordBatch):
-        return frame.to_pylist()  # type: ignore[no-any-return]
-    if hasattr(frame, "to_arrow"):  # Polars
-        return frame.to_arrow().to_pylist()  # type: ignore[no-any-return]
-    if hasattr(frame, "to_dict") and hasattr(frame, "columns"):  # pandas, via Arrow: no numpy
-        return pa.Table.from_pandas(frame, preserve_index=False).to_pylist()  # type: ignore[no-any-return]
-    raise SchemaError(
-        f"push: rows must be a list of objects, an object of columns or a DataFrame, "
-        f"got {type(frame).__name__}"
-    )
+        table = frame
+    elif hasattr(frame, "to_arrow"):  # Polars
+        table = frame.to_arrow()
+    elif hasattr(frame, "to_dict") and hasattr(frame, "columns"):  # pandas, via Arrow: no numpy
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    else:
+        raise SchemaError(
+            f"push: rows must be a list of objects, an object of columns or a DataFrame, "
+            f"got {type(frame).__name__}"
+        )
+    return _floored_nanoseconds(table).to_pylist()  # type: ignore[no-any-return]
+
+
+def _floored_nanoseconds(table: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
+    """``table`` with its nanosecond timestamp columns (pandas' unit) floored to microsecond
+    ones, as the offline engines floor them: as Python values they are datetimes, not pandas
+    Timestamps (and without pandas, Arrow refuses to give a nanosecond as a datetime)."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            micros = floor_micros(table.column(i)).cast(pa.timestamp("us", field.type.tz))
+            table = table.set_column(i, field.with_type(micros.type), micros)
+    return table
 
 
 def _column(name: str, values: Any) -> Sequence[Any]:

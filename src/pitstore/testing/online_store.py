@@ -163,6 +163,23 @@ class OnlineStoreConformance:
         store.write("v", batch)
         assert read_view(store, "v", ["x"], [key(1)]).event_ts == [1_700_000_000_000_000]
 
+    def test_nanosecond_timestamps_are_floored(self, store: OnlineStore) -> None:
+        # toward the past, as the offline engines floor them: -1 ns is -1 us (Arrow's cast: 0)
+        import pyarrow as pa
+
+        nanos = [-1, -1_000, 1_700_000_000_000_001_999]
+        micros = [-1, -1, 1_700_000_000_000_001]
+        stamps = pa.array(nanos, pa.timestamp("ns", tz="UTC"))
+        keys = [key(i) for i in range(3)]
+        batch = make_batch(keys, [0] * 3, None, {"x": ("int64", [1, 2, 3])})
+        batch = batch.set_column(1, "__ts", stamps).set_column(2, "__created", stamps)
+        lists = pa.array([[n, None] for n in nanos], pa.list_(pa.timestamp("ns")))
+        store.write("v", batch.append_column("t", stamps).append_column("l", lists))
+        rows = read_view(store, "v", ["t", "l"], keys)
+        assert rows.event_ts == micros
+        assert rows.columns[0] == micros
+        assert rows.columns[1] == [[m, None] for m in micros]
+
     # --- keys ---------------------------------------------------------------------------------
 
     def test_composite_keys(self, store: OnlineStore) -> None:

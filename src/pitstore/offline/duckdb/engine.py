@@ -110,7 +110,6 @@ class DuckDBEngine:
         loaded = load_entities(entities)
         schema = self._entity_schema(loaded)
         check_entity_schema(schema, views, timestamp_column)
-        aware = schema.field(timestamp_column).type.tz is not None
         cur = self.cursor()
         try:
             sources = []
@@ -120,7 +119,7 @@ class DuckDBEngine:
                 sources.append(source)
         finally:
             cur.close()
-        return DuckDBRetrievalJob(self, loaded, views, timestamp_column, sources, aware)
+        return DuckDBRetrievalJob(self, loaded, views, timestamp_column, sources)
 
     def _entity_schema(self, entities: Entities) -> pa.Schema:
         """The entity frame's columns; for a path or a query, without reading rows."""

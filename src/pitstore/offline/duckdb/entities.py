@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pitstore.errors import SchemaError
 from pitstore.offline.duckdb.sql import RN, TS
+from pitstore.timeutil import floor_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -113,12 +114,11 @@ def timestamp_us(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A timestamp column as int64 microseconds since the epoch (naive values read as UTC).
 
     Arrow stores aware timestamps as UTC instants and naive ones as wall-clock values, so the
-    stored integers are already UTC in both cases; only the unit changes (ns are truncated).
+    stored integers are already UTC in both cases; only the unit changes: nanoseconds are
+    floored, as the engines floor a source's (:func:`pitstore.timeutil.floor_micros`).
     """
-    import pyarrow as pa
-
-    micro = column.cast(pa.timestamp("us", tz=column.type.tz), safe=False)
-    return micro.cast(pa.int64())
+    result: pa.ChunkedArray = floor_micros(column)
+    return result
 
 
 def slim_table(table: pa.Table, keys: list[str], timestamp_column: str) -> pa.Table:

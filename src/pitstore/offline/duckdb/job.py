@@ -49,14 +49,12 @@ class DuckDBRetrievalJob:
         views: Sequence[ViewQuery],
         timestamp_column: str,
         sources: Sequence[SourceSchema],
-        timestamp_aware: bool,
     ) -> None:
         self._engine = engine
         self._entities = entities
         self._views = tuple(views)
         self._timestamp_column = timestamp_column
         self._sources = tuple(sources)
-        self._timestamp_aware = timestamp_aware
 
     def to_arrow(self) -> pa.Table:
         """The whole result: the input columns unchanged, then the features, in input order."""
@@ -151,7 +149,8 @@ class DuckDBRetrievalJob:
                 f"{sql.RN}, * FROM ({entities.query}\n)"
             )
         cols = [sql.RN, *(sql.ident(k) for k in keys)]
-        kind = "TIMESTAMPTZ" if self._timestamp_aware else "TIMESTAMP"
+        # the column's own type: a nanosecond one is floored, not cast (rounded)
+        kind = _column_type(cur, self._timestamp_column)
         cols.append(f"{sql.epoch_us_expr(self._timestamp_column, kind)} AS {sql.TS}")
         relation = f"(SELECT {', '.join(cols)} FROM {_ENTITIES})"
         bounds = f"SELECT min({sql.TS}), max({sql.TS}) FROM {relation}"
@@ -214,6 +213,12 @@ def _interval_columns(cur: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
     return tuple(
         c for c, t in zip(relation.columns, relation.types, strict=True) if t == "INTERVAL"
     )
+
+
+def _column_type(cur: duckdb.DuckDBPyConnection, column: str) -> str:
+    """The DuckDB type of a column of the entity table."""
+    relation = cur.table(_ENTITIES)
+    return str(relation.types[relation.columns.index(column)])
 
 
 def _arrow_bounds(slim: pa.Table) -> tuple[int | None, int | None]:

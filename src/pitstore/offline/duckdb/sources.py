@@ -46,6 +46,7 @@ class SourceSchema:
             where=where,
             ts_us=self.epoch_us(view.source.timestamp_field),
             created_us=self.epoch_us(created) if created else None,
+            column_types=self.sql_types,
         )
 
     def describe(self) -> str:

@@ -31,23 +31,27 @@ def epoch_us(column: Column, dtype: DataType, nanos: bool) -> Column:
     """A timestamp column as int64 microseconds since the epoch, naive values read as UTC.
 
     ``TIMESTAMP`` is an instant; ``TIMESTAMP_NTZ`` is cast through the session zone, which the
-    engine pins to UTC; a nanosecond Parquet column (read as int64) is divided by 1000.
+    engine pins to UTC; a nanosecond Parquet column (read as int64) is floored to the
+    microsecond, as the DuckDB engine and the online writes floor it (pitstore.timeutil).
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     if nanos:
-        return _div(column, 1000)
+        return _floor_div(column, 1000)
     if isinstance(dtype, T.TimestampNTZType):
         return F.unix_micros(column.cast(T.TimestampType()))
     return F.unix_micros(column)
 
 
-def _div(column: Column, divisor: int) -> Column:
-    """Integer division truncating toward zero (as Arrow and DuckDB cast ns to us)."""
+def _floor_div(column: Column, divisor: int) -> Column:
+    """Integer division rounding toward the past: ``div`` truncates toward zero, so a negative
+    remainder takes one more off (-1 ns is -1 us, not 0). No step can overflow a long."""
     from pyspark.sql import functions as F
 
-    return F.call_function("div", column, F.lit(divisor))
+    quotient = F.call_function("div", column, F.lit(divisor))
+    behind = (column % F.lit(divisor) < 0).cast("long")
+    return quotient - behind
 
 
 def micros_to_timestamp(micros: Column, naive: bool = False) -> Column:
