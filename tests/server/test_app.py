@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,9 @@ def test_feast_write_to_online_store_body(repo: Path) -> None:
     try:
         body = {
             "feature_view_name": "customer_stats",
+            # what Feast's RemoteOnlineStore.online_write_batch sends too (a 422 before)
+            "allow_registry_cache": False,
+            "transform_on_write": True,
             "df": {
                 "customer_id": [77],
                 "event_timestamp": ["2099-01-01 00:00:00+00:00"],
@@ -110,6 +114,13 @@ def test_feast_write_to_online_store_body(repo: Path) -> None:
         response = c.post("/write-to-online-store", json=body)
         assert response.status_code == 200, response.text
         assert response.json() == {"feature_view": "customer_stats", "rows": 1, "written": 1}
+        both = c.post("/push", json={**body, "feature_view": "driver_hourly_stats"})
+        assert both.status_code == 422  # the second name was dropped without a word
+        assert "not both" in error_of(both)["message"]  # type: ignore[operator]
+        flag = c.post("/push", json={**body, "allow_registry_cache": "no"})
+        assert flag.status_code == 422 and error_of(flag)["details"] == {
+            "field": "allow_registry_cache"
+        }
     finally:
         c.close()
         c.app.shutdown()
@@ -532,6 +543,39 @@ def test_ready_reads_the_store_at_most_once_a_second(
     for _ in range(5):  # an open probe: a flood of them must not become a flood of reads
         assert client.get("/ready").status_code == 200
     assert len(reads) <= 1
+
+
+def test_probes_during_a_slow_check_share_it(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each probe that came while a check was running started one more: with a store slow
+    to answer, a flood of probes held every worker thread of the server."""
+    import threading
+
+    from pitstore.server import state as state_module
+
+    ready = client.app.state
+    assert ready.readiness() == {}  # a first result to answer with
+    monkeypatch.setattr(state_module, "READY_CHECK_SECONDS", 0.0)  # every probe wants a check
+    online = ready.store.online
+    reads = []
+    real = online.read
+
+    def slow(*args: Any) -> Any:
+        reads.append(args)
+        time.sleep(0.5)
+        return real(*args)
+
+    monkeypatch.setattr(online, "read", slow)
+    answers: list[dict[str, str]] = []
+    probes = [threading.Thread(target=lambda: answers.append(ready.readiness())) for _ in range(8)]
+    began = time.monotonic()
+    for probe in probes:
+        probe.start()
+    for probe in probes:
+        probe.join(10)
+    assert answers == [{}] * 8 and len(reads) == 1
+    assert time.monotonic() - began < 2  # eight checks one after another took 4 s
 
 
 def test_ready_says_what_is_down_but_not_why_when_auth_is_on(

@@ -208,6 +208,22 @@ def test_head_over_the_real_server(tmp_path: Path, engine: str) -> None:
             assert _length(head) == _length(got_head) == len(got_body) > 0, path
 
 
+@ENGINES
+def test_raw_non_ascii_in_a_query_is_not_a_server_error(tmp_path: Path, engine: str) -> None:
+    # granian hands the query as text; encoding it to latin-1 raised: a bare 500, logged with
+    # a traceback, before routing and auth (uvicorn refuses such a request line itself: 400)
+    served_repo = make_repo(tmp_path / "repo", "")
+    with serving(served_repo, engine) as served:
+        for path in ("/health?x=€", "/ui/login?next=/ui/€"):
+            head, _ = _raw(served.port, "GET", path)
+            status = int(head.split(b" ", 2)[1])
+            assert status < 500, (engine, path, head)
+        served.process.terminate()
+        served.process.wait(timeout=15)
+        log = served.process.stderr.read().decode()  # type: ignore[union-attr]
+        assert "Traceback" not in log and "UnicodeEncodeError" not in log, log
+
+
 def test_an_unknown_engine_is_a_clear_error(repo: Path) -> None:
     cli = subprocess.run(
         [str(PITSTORE), "serve", "--repo", str(repo), "--engine", "gunicorn"],

@@ -19,6 +19,9 @@ _PUSH_TARGETS: Final = ("online", "offline", "online_and_offline")
 _PUSH_KEYS: Final = frozenset(
     {"feature_view", "feature_view_name", "push_source_name", "rows", "df", "to"}
 )
+#: Flags of Feast's push and write bodies that pitstore accepts and ignores: its registry is
+#: always the server's cached one, and on-demand features are computed when they are read.
+_FEAST_PUSH_IGNORED: Final = frozenset({"allow_registry_cache", "transform_on_write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +151,11 @@ def parse_push(data: Any, max_rows: int) -> PushRequest:
     """Feast's push body ``{"push_source_name", "df" | "rows", "to"}``, pitstore's
     ``{"feature_view", "rows" | "df"}`` (online only), and Feast's write-to-online-store body."""
     body = _object(data)
-    _unknown(body, _PUSH_KEYS)
+    _unknown(body, _PUSH_KEYS | _FEAST_PUSH_IGNORED)
+    for flag in _FEAST_PUSH_IGNORED & body.keys():
+        _bool(body, flag)  # ignored, but a wrong type is still an error
+    if "feature_view" in body and "feature_view_name" in body:
+        raise invalid("pass feature_view or feature_view_name, not both", field="feature_view")
     source = body.get("push_source_name")
     view = body.get("feature_view", body.get("feature_view_name"))
     if source is not None and view is not None:

@@ -60,7 +60,7 @@ class RsgiApp:
         endpoint, response, principal = await self.app.respond(
             method,
             path,
-            scope.query_string.encode("latin-1"),
+            _wire(scope.query_string),
             _bytes(headers.get("authorization")),
             _bytes(headers.get("origin")),
             _bytes(headers.get("idempotency-key")),
@@ -90,7 +90,16 @@ class RsgiApp:
 
 
 def _bytes(value: str | None) -> bytes | None:
-    return None if value is None else value.encode("latin-1")
+    return None if value is None else _wire(value)
+
+
+def _wire(text: str) -> bytes:
+    """Text granian decoded back to bytes: latin-1 (HTTP's own) when it can hold it, else
+    UTF-8 (a raw € in a query string; latin-1 raised, a bare 500 before any routing)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
 
 
 async def call_asgi(
@@ -109,11 +118,9 @@ async def call_asgi(
         "scheme": scope.scheme,
         "path": scope.path,
         "raw_path": scope.path.encode("utf-8"),
-        "query_string": scope.query_string.encode("latin-1"),
+        "query_string": _wire(scope.query_string),
         "root_path": "",
-        "headers": [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()
-        ],
+        "headers": [(_wire(k.lower()), _wire(v)) for k, v in scope.headers.items()],
         "client": (host, int(port)) if port.isdigit() else None,
         "server": None,
     }

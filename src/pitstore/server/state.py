@@ -50,6 +50,7 @@ class ServerState:
         self._refreshed_at: float | None = None
         self.refresh_error: str | None = None
         self._checked: tuple[float, dict[str, str]] | None = None  # (when, problems)
+        self._checking = threading.Lock()  # one store check at a time
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -106,9 +107,21 @@ class ServerState:
         checked = self._checked
         if checked is not None and time.monotonic() - checked[0] < READY_CHECK_SECONDS:
             return checked[1]
-        problems = self._check()
-        self._checked = (time.monotonic(), problems)
-        return problems
+        # Probes arriving while a check runs (a slow or unreachable store) answer with the
+        # last result instead of starting checks of their own: each held a worker thread
+        # for the whole check, and a flood of them took every thread the server has.
+        if not self._checking.acquire(blocking=checked is None):
+            assert checked is not None
+            return checked[1]
+        try:
+            checked = self._checked  # another thread may have checked while this one waited
+            if checked is not None and time.monotonic() - checked[0] < READY_CHECK_SECONDS:
+                return checked[1]
+            problems = self._check()
+            self._checked = (time.monotonic(), problems)
+            return problems
+        finally:
+            self._checking.release()
 
     def _check(self) -> dict[str, str]:
         problems: dict[str, str] = {}
