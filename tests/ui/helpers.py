@@ -124,6 +124,10 @@ class Client:
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the app's event loop (calls of the app's own interface)."""
+        return self._run(coroutine)
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self._run(self._client.request(method, path, **kwargs))
 

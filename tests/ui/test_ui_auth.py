@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlencode
 
+import pytest
+
+from pitstore.server import PitstoreApp
 from ui.helpers import ADMIN, MODEL, Client, bearer, check_accessible, start, tokens
 
 COOKIE = "pitstore_ui"
@@ -186,9 +192,10 @@ def test_failed_sign_ins_are_limited_per_address(repo: Path) -> None:
     try:
         wrong = "wrong-token-0123456789"
         assert [sign_in(client, wrong)[0] for _ in range(2)] == [401, 401]
-        assert sign_in(client, ADMIN)[0] == 303  # a success clears the failures...
-        statuses = [sign_in(client, token)[0] for token in (wrong, wrong, MODEL)]
-        assert statuses == [401, 401, 403]  # ...and a token that may not read counts too
+        # a success costs no try but clears none: a holder of one token could otherwise sign
+        # in between guesses at the others, and never run out of tries
+        assert [sign_in(client, ADMIN)[0] for _ in range(3)] == [303, 303, 303]
+        assert sign_in(client, MODEL)[0] == 403  # a token that may not read counts too
         refused = client.post("/ui/login", data={"token": wrong})
         assert refused.status_code == 429
         assert 55 <= int(refused.headers["retry-after"]) <= 60
@@ -205,3 +212,102 @@ def test_failed_sign_ins_are_limited_per_address(repo: Path) -> None:
 def test_sign_in_limit_defaults(secured: Client) -> None:
     limit = secured.app.web_ui().sign_ins  # type: ignore[attr-defined]
     assert (limit.failures, limit.window_seconds) == (10, 300)
+
+
+async def sign_ins_at_once(app: PitstoreApp, forms: list[str | None]) -> list[int]:
+    """The statuses of sign-ins posted at once to the ASGI app, in that order, each with a
+    token whose form arrives only once every one of them has been answered or is waiting
+    for its form (as bodies still on their way over slow connections); None: the client
+    goes away instead of sending its form."""
+    arrive = asyncio.Event()
+    waiting = 0
+
+    async def post(token: str | None) -> int:
+        async def receive() -> dict[str, Any]:
+            nonlocal waiting
+            waiting += 1
+            await arrive.wait()
+            if token is None:
+                return {"type": "http.disconnect"}
+            body = urlencode({"token": token, "next": "/ui"}).encode()
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        started: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                started.append(message["status"])
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/ui/login",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+            "client": ("127.0.0.1", 5000),
+        }
+        await app(scope, receive, send)
+        return started[0]
+
+    posts = [asyncio.ensure_future(post(token)) for token in forms]
+    while waiting + sum(p.done() for p in posts) < len(posts):
+        await asyncio.sleep(0)
+    arrive.set()
+    return list(await asyncio.gather(*posts))
+
+
+Limited = tuple[Client, list[str]]
+
+
+@pytest.fixture
+def limited(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Limited]:
+    """A client of a server whose addresses may fail 3 sign-ins a minute, and the tokens
+    its web UI has checked, in order."""
+    auth = {**tokens()["auth"], "sign_in_failures": 3, "sign_in_window_seconds": 60}
+    client = start(repo, {"auth": auth})
+    ui: Any = client.app.web_ui()
+    checked: list[str] = []
+    sign_in = ui.auth.sign_in
+
+    def counted(token: str) -> str:
+        checked.append(token)
+        return str(sign_in(token))
+
+    monkeypatch.setattr(ui.auth, "sign_in", counted)
+    yield client, checked
+    client.close()
+
+
+def test_sign_ins_posted_at_once_check_no_more_tokens_than_the_budget(limited: Limited) -> None:
+    # The limit was checked before the form was read and charged after the token was: every
+    # sign-in sent before the first form arrived passed, and all 40 tokens were tried.
+    client, checked = limited
+    guesses = [f"guess-{n:02d}-0123456789abcdef" for n in range(39)]
+    statuses = client.run(sign_ins_at_once(client.app, [*guesses, ADMIN]))
+    assert statuses == [401] * 3 + [429] * 37  # refused before their forms were read
+    assert checked == guesses[:3]  # the right token, last, was not looked at
+    assert client.post("/ui/login", data={"token": ADMIN}).status_code == 429
+
+
+def test_a_success_among_sign_ins_posted_at_once_frees_no_other_try(limited: Limited) -> None:
+    # A success cleared its address's failures: the guesses checked with it were free, and
+    # the next guess was checked too.
+    client, checked = limited
+    wrong = "wrong-token-0123456789"
+    statuses = client.run(sign_ins_at_once(client.app, [wrong, ADMIN, *[wrong] * 30]))
+    assert statuses == [401, 303, 401] + [429] * 29
+    # the success gave back its own try, and only that: one more guess in the window
+    assert [sign_in(client, wrong)[0] for _ in range(2)] == [401, 429]
+    assert checked == [wrong, ADMIN, wrong, wrong]
+
+
+def test_a_sign_in_whose_form_never_arrives_keeps_its_try(limited: Limited) -> None:
+    # Only a success gives a try back: a client that goes away before its form is read
+    # must not get the try back, or abandoned sign-ins would reset its count.
+    client, checked = limited
+    statuses = client.run(sign_ins_at_once(client.app, [None, None, None, ADMIN]))
+    assert statuses == [400, 400, 400, 429]
+    over = [client.post_from("10.0.0.7", "/ui/login", content=b"a" * 9000) for _ in range(3)]
+    assert [r.status_code for r in over] == [413] * 3  # nor does a form too large
+    assert client.post_from("10.0.0.7", "/ui/login", data={"token": ADMIN}).status_code == 429
+    assert checked == []

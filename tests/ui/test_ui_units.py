@@ -20,7 +20,7 @@ from pitstore.ui.pages.layout import age
 from pitstore.ui.pages.objects import _deps_part
 from pitstore.ui.run import ui_url
 from pitstore.ui.search import search
-from pitstore.ui.sign_in_limit import SignInLimit, client_key
+from pitstore.ui.sign_in_limit import Reservation, SignInLimit, client_key
 
 
 def test_text_and_attributes_are_escaped() -> None:
@@ -186,40 +186,66 @@ class Clock:
         return self.now
 
 
-def test_sign_in_limit_counts_failures_per_address_in_a_window() -> None:
+def test_sign_in_limit_takes_a_try_per_sign_in_per_address_in_a_window() -> None:
     clock = Clock()
     limit = SignInLimit(3, 60, clock)
-    for _ in range(2):
-        assert not limit.failed("10.0.0.1")
+    tries = [limit.reserve("10.0.0.1") for _ in range(2)]
+    assert all(isinstance(t, Reservation) and not t.last for t in tries)
     assert limit.retry_after("10.0.0.1") is None  # a try left
-    assert limit.failed("10.0.0.1")  # the last one
+    last = limit.reserve("10.0.0.1")
+    assert isinstance(last, Reservation) and last.last
     assert limit.retry_after("10.0.0.1") == 60
-    assert limit.retry_after("10.0.0.2") is None  # another address has its own budget
+    assert limit.reserve("10.0.0.1") == 60  # refused, and nothing taken
+    assert isinstance(limit.reserve("10.0.0.2"), Reservation)  # another address's budget
     clock.now += 59.5
-    assert limit.retry_after("10.0.0.1") == 1  # rounded up, never 0
+    assert limit.reserve("10.0.0.1") == 1  # rounded up, never 0
     clock.now += 0.5
     assert limit.retry_after("10.0.0.1") is None  # the window closed
     assert len(limit) == 0
 
 
-def test_sign_in_limit_forgets_an_address_that_signs_in() -> None:
-    limit = SignInLimit(2, 60, Clock())
-    limit.failed("10.0.0.1")
-    limit.succeeded("10.0.0.1")
-    limit.failed("10.0.0.1")
+def test_sign_in_limit_gives_back_only_the_try_of_a_success() -> None:
+    clock = Clock()
+    limit = SignInLimit(2, 60, clock)
+    failed, succeeded = limit.reserve("10.0.0.1"), limit.reserve("10.0.0.1")
+    assert isinstance(failed, Reservation) and isinstance(succeeded, Reservation)
+    assert limit.retry_after("10.0.0.1") == 60  # both taken while in flight
+    limit.release(succeeded)
+    limit.release(succeeded)  # once only
     assert limit.retry_after("10.0.0.1") is None
+    assert isinstance(limit.reserve("10.0.0.1"), Reservation)
+    assert limit.reserve("10.0.0.1") == 60  # the failure was not cleared
+
+
+def test_sign_in_limit_forgets_an_address_whose_sign_ins_all_succeeded() -> None:
+    limit = SignInLimit(2, 60, Clock())
+    first = limit.reserve("10.0.0.1")
+    assert isinstance(first, Reservation)
+    limit.release(first)
+    assert len(limit) == 0
+
+
+def test_a_try_is_not_given_back_to_a_later_window() -> None:
+    clock = Clock()
+    limit = SignInLimit(1, 60, clock)
+    old = limit.reserve("10.0.0.1")
+    assert isinstance(old, Reservation)
+    clock.now += 60  # the form took the whole window to arrive; a new window opens
+    assert isinstance(limit.reserve("10.0.0.1"), Reservation)
+    limit.release(old)
+    assert limit.retry_after("10.0.0.1") == 60
 
 
 def test_sign_in_limit_holds_a_bounded_number_of_addresses() -> None:
     clock = Clock()
     limit = SignInLimit(1, 60, clock, max_addresses=100)
     for n in range(1000):
-        limit.failed(f"10.0.{n // 256}.{n % 256}")
+        limit.reserve(f"10.0.{n // 256}.{n % 256}")
     assert len(limit) == 100
     assert limit.retry_after("10.0.3.231") == 60  # the newest are kept
     assert limit.retry_after("10.0.0.0") is None  # the oldest made room
     clock.now += 60
-    limit.failed("10.1.0.0")
+    limit.reserve("10.1.0.0")
     assert len(limit) == 1  # closed windows are dropped first
 
 

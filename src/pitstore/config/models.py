@@ -176,14 +176,15 @@ class ServerAuthConfig(_Strict):
     sign_in_failures: int = Field(
         default=10,
         ge=1,
-        description="Failed web UI sign-ins a client address may make in a window; then its "
-        "sign-ins are refused (429) until the window closes.",
+        description="Failed web UI sign-ins a client address may make in a window (each "
+        "sign-in counts as it starts; a success gives its own try back); then its sign-ins "
+        "are refused (429) until the window closes.",
     )
     sign_in_window_seconds: float = Field(
         default=300,
         gt=0,
         le=86_400,
-        description="The window of sign_in_failures, from an address's first failure.",
+        description="The window of sign_in_failures, from an address's first counted sign-in.",
     )
 
 

@@ -246,32 +246,42 @@ class UiApp:
             return page(catalog_pages.login_page(target, project=self.state.project))
         _only(request, "POST", allowed=("GET", "POST"))
         _same_site(request)  # a page of another site must not sign a browser in
-        wait = self.sign_ins.retry_after(request.client)
-        if wait is not None:  # refused before the form is read: the token is not checked
-            return self._too_many_sign_ins(target, wait)
-        form = parse_qs((await _read_form(receive)).decode("utf-8", "replace"))
-        token = form.get("token", [""])[0]
-        target = _safe_next(form.get("next", [target])[0])
+        # One try of the address's budget is taken here, before the first await: sign-ins
+        # sent at once, their forms still arriving, cannot all pass a check made before the
+        # form is read and charged after the token is checked.
+        reservation = self.sign_ins.reserve(request.client)
+        if isinstance(reservation, int):  # refused before the form is read: no token checked
+            return self._too_many_sign_ins(target, reservation)
+        signed_in = False
         try:
-            value = self.auth.sign_in(token)
-        except ApiError as exc:
-            self._failed_sign_in(request.client)
-            text = "That token is not valid here." if exc.status == 401 else exc.message
-            html = catalog_pages.login_page(target, text, self.state.project)
-            return page(html, exc.status)
-        self.sign_ins.succeeded(request.client)
+            form = parse_qs((await _read_form(receive)).decode("utf-8", "replace"))
+            token = form.get("token", [""])[0]
+            target = _safe_next(form.get("next", [target])[0])
+            try:
+                value = self.auth.sign_in(token)
+            except ApiError as exc:
+                text = "That token is not valid here." if exc.status == 401 else exc.message
+                html = catalog_pages.login_page(target, text, self.state.project)
+                return page(html, exc.status)
+            signed_in = True
+        finally:
+            # Only a success gives its try back; a failure, or a form that never arrived or
+            # was too large, keeps it (giving those back would let a guesser reset its count).
+            if signed_in:
+                self.sign_ins.release(reservation)
+            elif reservation.last:
+                self._log_limit_reached(request.client)
         cookie = set_cookie(value, request.secure or self.state.settings.secure_cookies)
         return redirect(target, [(b"set-cookie", cookie)])
 
-    def _failed_sign_in(self, client: str | None) -> None:
-        if self.sign_ins.failed(client):
-            log.warning(
-                "web UI: %d failed sign-ins from %s; its sign-ins are refused for up to %g s "
-                "(server.auth.sign_in_failures, sign_in_window_seconds)",
-                self.sign_ins.failures,
-                client or "an unknown address",
-                self.sign_ins.window_seconds,
-            )
+    def _log_limit_reached(self, client: str | None) -> None:
+        log.warning(
+            "web UI: %d failed sign-ins from %s; its sign-ins are refused for up to %g s "
+            "(server.auth.sign_in_failures, sign_in_window_seconds)",
+            self.sign_ins.failures,
+            client or "an unknown address",
+            self.sign_ins.window_seconds,
+        )
 
     def _too_many_sign_ins(self, target: str, wait: int) -> Response:
         text = (

@@ -1,18 +1,29 @@
 """A limit on failed sign-ins to the web UI, per client address.
 
-Without it a client could try tokens at the form as fast as the server answers. An address may
-fail ``failures`` times in a window of ``window_seconds`` that opens at its first failure; then
-its sign-ins are refused (429 with ``Retry-After``) until the window closes, before the token
-is looked at, the right one included: a guesser must not learn which token was right. A
-successful sign-in clears its address's failures. An IPv6 address counts by its /64 network
-(one host commonly holds all of it), and an IPv4 address mapped into IPv6 as that IPv4
-address.
+Without it a client could try tokens at the form as fast as the server answers. Every sign-in
+takes one try of its address's budget before anything else is done (before its form is read:
+:meth:`SignInLimit.reserve` checks and takes in one step, with no ``await`` in between, so
+sign-ins sent at once cannot all pass the check while their forms are still arriving). Only a
+successful sign-in gives its own try back (:meth:`SignInLimit.release`); a wrong token, a
+token that may not read the catalog, a form that never arrives or is too large all keep it.
+An address may so spend ``failures`` tries in a window of ``window_seconds`` that opens at the
+first; then its sign-ins are refused (429 with ``Retry-After``) until the window closes,
+before the token is looked at, the right one included: a guesser must not learn which token
+was right.
 
-Each server worker counts in its own memory (with several workers, a client that reaches
-every one of them gets ``failures`` tries per worker), in at most :data:`MAX_ADDRESSES`
-entries: closed windows are dropped first, then the oldest, so clients of many addresses
-cannot grow the table without bound (they could spread their guesses over their addresses
-anyway). The limiter runs on the event loop's thread only, so it needs no lock.
+A success does not clear the failures of its address: whoever holds one valid token (a reader
+token, say) could otherwise sign in between guesses at the others and never run out of tries;
+and with sign-ins in flight at once, clearing would also free the tries of guesses still
+being checked. The price is small: a user who mistyped a few times keeps those failures until
+the window closes.
+
+An IPv6 address counts by its /64 network (one host commonly holds all of it), and an IPv4
+address mapped into IPv6 as that IPv4 address. Each server worker counts in its own memory
+(with several workers, a client that reaches every one of them gets ``failures`` tries per
+worker), in at most :data:`MAX_ADDRESSES` entries: closed windows are dropped first, then the
+oldest, so clients of many addresses cannot grow the table without bound (they could spread
+their guesses over their addresses anyway). The limiter runs on the event loop's thread only,
+so it needs no lock.
 """
 
 from __future__ import annotations
@@ -29,14 +40,25 @@ from typing import Final
 MAX_ADDRESSES: Final = 10_000
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Window:
     closes: float
-    failures: int = 0
+    used: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class Reservation:
+    """One try taken from an address's budget by a sign-in in progress."""
+
+    key: str
+    window: _Window
+    last: bool
+    """It took the address's last try of the window."""
+    released: bool = False
 
 
 class SignInLimit:
-    """Failed sign-ins per client address, in windows of fixed length."""
+    """Sign-in tries per client address, in windows of fixed length."""
 
     def __init__(
         self,
@@ -53,16 +75,9 @@ class SignInLimit:
         # are always at the front.
         self._windows: OrderedDict[str, _Window] = OrderedDict()
 
-    def retry_after(self, client: str | None) -> int | None:
-        """Whole seconds until ``client`` may sign in again; None while it has tries left."""
-        now = self._drop_closed()
-        window = self._windows.get(client_key(client))
-        if window is None or window.failures < self.failures:
-            return None
-        return max(1, math.ceil(window.closes - now))
-
-    def failed(self, client: str | None) -> bool:
-        """Count a failed sign-in of ``client``; True when it used the last try."""
+    def reserve(self, client: str | None) -> Reservation | int:
+        """Take one try of ``client``'s budget for a sign-in about to be checked; when none
+        is left, the whole seconds until the window closes instead (nothing is taken)."""
         now = self._drop_closed()
         key = client_key(client)
         window = self._windows.get(key)
@@ -70,12 +85,30 @@ class SignInLimit:
             while len(self._windows) >= self._max:
                 self._windows.popitem(last=False)
             window = self._windows[key] = _Window(now + self.window_seconds)
-        window.failures += 1
-        return window.failures == self.failures
+        elif window.used >= self.failures:
+            return max(1, math.ceil(window.closes - now))
+        window.used += 1
+        return Reservation(key, window, window.used == self.failures)
 
-    def succeeded(self, client: str | None) -> None:
-        """Forget the failures of ``client`` (a mistyped token, then the right one)."""
-        self._windows.pop(client_key(client), None)
+    def release(self, reservation: Reservation) -> None:
+        """Give back the try of a successful sign-in (once; not to a window opened since)."""
+        if reservation.released:
+            return
+        reservation.released = True
+        window = reservation.window
+        if self._windows.get(reservation.key) is not window:
+            return  # its window closed or made room: a newer one owes it nothing
+        window.used -= 1
+        if window.used == 0:  # no failure and no sign-in in flight: forget the address
+            del self._windows[reservation.key]
+
+    def retry_after(self, client: str | None) -> int | None:
+        """Whole seconds until ``client`` may sign in again; None while it has tries left."""
+        now = self._drop_closed()
+        window = self._windows.get(client_key(client))
+        if window is None or window.used < self.failures:
+            return None
+        return max(1, math.ceil(window.closes - now))
 
     def __len__(self) -> int:
         return len(self._windows)
