@@ -118,6 +118,7 @@ class PostgresOnlineStore:
         atomic_monotonic_writes=True,
         concurrent_reads_during_write=True,
         merge_lock=True,
+        reads_may_wait=True,
     )
 
     def __init__(
