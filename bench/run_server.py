@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark: the HTTP feature server, ``pitstore serve`` vs ``feast serve`` (Feast 0.67).
 
-    .venv/bin/python bench/run_server.py [--preset small] [--store sqlite|redis] [--workers 1]
-        [--engines uvicorn,granian] [--calls 2000] [--seconds 8] [--rate auto|N] [--no-feast]
-        [--out FILE.md]
+    .venv/bin/python bench/run_server.py [--preset small] [--store sqlite|redis|postgres]
+        [--workers 1] [--engines uvicorn,granian] [--offload-reads auto,false,true]
+        [--calls 2000] [--seconds 8] [--rate auto|N] [--no-feast] [--out FILE.md]
 
 Both servers serve the same Parquet data (bench/setup_data.sh), materialized into their online
 stores (``--store``: each its own SQLite file, or both the same Redis server, database 14, under
-a fresh key prefix / Feast project that is deleted afterwards), on loopback only, with the same
+a fresh key prefix / Feast project that is deleted afterwards; ``postgres``: pitstore only, in
+a fresh schema of the ``test`` database, dropped afterwards), on loopback only, with the same
 number of worker processes. pitstore is measured once per HTTP server (``--engines``,
-``server.engine``), all in the same run as Feast. Measured per server:
+``server.engine``) and per ``server.offload_reads`` value (``--offload-reads``, default: the
+config's default only), all in the same run as Feast. Measured per server:
 
 1. start-up: from spawning the process to the first 200 from /health;
 2. sequential latency (p50/p99), one keep-alive connection from this process (stdlib
@@ -330,7 +332,7 @@ def bounded_rate(capacity: float) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--store", choices=["sqlite", "redis"], default="sqlite")
+    parser.add_argument("--store", choices=["sqlite", "redis", "postgres"], default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=8)
@@ -346,8 +348,17 @@ def main() -> None:
     parser.add_argument(
         "--engines", default="uvicorn,granian", help="pitstore's HTTP servers to measure"
     )
+    parser.add_argument(
+        "--offload-reads",
+        default="",
+        help="server.offload_reads values to measure pitstore with, comma-separated (auto, "
+        "false, true; default: the config's default only)",
+    )
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args()
+    if args.store == "postgres" and not args.no_feast:
+        print("Feast's baseline has no PostgreSQL online store here: pitstore only")
+        args.no_feast = True
     args.load_before = load_averages()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -360,8 +371,12 @@ def main() -> None:
         if not args.no_pitstore:
             repo = work / "pitstore"
             pitstore_repo(data, repo, args.store, name)
-            for engine in args.engines.split(","):
-                results.append(run_pitstore(repo, engine, meta, args))
+            for offload in args.offload_reads.split(","):
+                if offload:
+                    offload_reads(repo, offload)
+                for engine in args.engines.split(","):
+                    label = f"{engine}, offload_reads {offload}" if offload else engine
+                    results.append(run_pitstore(repo, engine, label, meta, args))
         if not args.no_feast and ensure_feast():
             results.append(run_feast(data, work / "feast", name, meta, args))
     finally:
@@ -372,11 +387,21 @@ def main() -> None:
     report(results, args)
 
 
-def run_pitstore(repo: Path, engine: str, meta: dict[str, Any], args: Any) -> Any:
+def offload_reads(repo: Path, value: str) -> None:
+    """Set ``server.offload_reads`` in the repo's config (auto, false or true)."""
+    if value not in ("auto", "false", "true"):
+        raise SystemExit(f"--offload-reads: {value!r} is not auto, false or true")
+    path = repo / "pitstore.yaml"
+    config = json.loads(path.read_text())  # written as JSON by pitstore_repo
+    config["server"] = {"offload_reads": value if value == "auto" else value == "true"}
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def run_pitstore(repo: Path, engine: str, label: str, meta: dict[str, Any], args: Any) -> Any:
     port = free_port()
     command = [str(PITSTORE), "serve", "--repo", str(repo), "--port", str(port)]
     command += ["--workers", str(args.workers), "--engine", engine]
-    return measure(f"pitstore ({engine})", command, port, repo, meta, args)
+    return measure(f"pitstore ({label})", command, port, repo, meta, args)
 
 
 def run_feast(data: Path, repo: Path, name: str, meta: dict[str, Any], args: Any) -> Any:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
 from pitstore.errors import ConfigError, PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.online.base import ViewRead
-from pitstore.online.postgres import PostgresOnlineStore
+from pitstore.online.postgres import PostgresOnlineStore, breaker
 from pitstore.online.postgres import store as store_module
+from pitstore.online.postgres.connection import RECONNECT_S
 from pitstore.testing.online_values import (
     FEATURE_TYPES,
     assert_same_values,
@@ -25,6 +28,7 @@ from pitstore.testing.online_values import (
     samples,
 )
 from services import postgres_url
+from tcp_proxy import TcpProxy, free_port
 
 
 @contextmanager
@@ -244,6 +248,124 @@ def test_unreachable_server_fails_fast_without_secrets() -> None:
             assert caught.value.__cause__ is not None
     finally:
         store.close()
+
+
+#: A call refused at once takes far less than this (the wait it replaces: a connect timeout).
+FAST_S = 0.1
+
+
+def _refused_calls(store: PostgresOnlineStore) -> list[Callable[[], object]]:
+    batch = make_batch([key(1)], [1], None, {"x": ("int64", [1])})  # not timed (pyarrow)
+    return [
+        lambda: store.read([ViewRead("v", ("x",), [key(1)])]),
+        lambda: store.write("v", batch),
+        lambda: store.delete_view("v"),
+    ]
+
+
+def _fails_fast(call: Callable[[], object], where: str) -> StoreUnavailableError:
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailableError, match=re.escape(where)) as caught:
+        call()
+    assert time.perf_counter() - started < FAST_S
+    return caught.value
+
+
+def test_a_refusing_server_fails_calls_at_once_after_the_first() -> None:
+    """The first call waits for a connection (at most the connect timeout); the calls after
+    it fail at once, saying why, instead of each waiting the timeout again."""
+    import psycopg
+
+    where = f"127.0.0.1:{free_port()}/features"  # nothing listens there: refused
+    store = PostgresOnlineStore(
+        f"postgresql://pitstore:hunter2@{where}", schema="s", connect_timeout_s=1
+    )
+    try:
+        with pytest.raises(StoreUnavailableError, match=re.escape(where)):
+            store.read([ViewRead("v", ("x",), [key(1)])])
+        for call in _refused_calls(store):
+            error = _fails_fast(call, where)
+            assert "fail at once" in str(error) and "hunter2" not in str(error)
+            # chained from the connection error, not from the pool's "no connection in time"
+            assert isinstance(error.__cause__, psycopg.OperationalError)
+            assert "couldn't get a connection" not in str(error.__cause__)
+    finally:
+        store.close()
+
+
+def test_a_store_opened_while_the_server_is_down_fails_fast_from_its_first_call() -> None:
+    """Once the pool gave up connecting, no call waits for it."""
+    where = f"127.0.0.1:{free_port()}/features"
+    store = PostgresOnlineStore(f"postgresql://{where}", schema="s", connect_timeout_s=5)
+    try:
+        time.sleep(RECONNECT_S + 1)  # the pool tried twice, RECONNECT_S apart, and gave up
+        for call in _refused_calls(store):
+            _fails_fast(call, where)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    """A proxy to the test server, not started: its port refuses connections until then."""
+    parsed = urlparse(postgres_url())
+    server = TcpProxy((parsed.hostname or "127.0.0.1", parsed.port or 5432))
+    yield server
+    server.stop()
+
+
+def _through(url: str, proxy: TcpProxy) -> str:
+    parsed = urlparse(url)
+    user = parsed.netloc.rpartition("@")[0]
+    return parsed._replace(netloc=f"{user}@" * bool(user) + f"127.0.0.1:{proxy.port}").geturl()
+
+
+def _seconds_until_it_works(call: Callable[[], object], where: str, limit: float) -> float:
+    """How long until ``call`` works, retried meanwhile; each failure must come at once."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        attempt = time.perf_counter()
+        try:
+            call()
+        except StoreUnavailableError as exc:
+            assert where in str(exc) and time.perf_counter() - attempt < FAST_S
+            time.sleep(0.05)
+            continue
+        return time.monotonic() - started
+    raise AssertionError(f"still failing after {limit} s")
+
+
+def test_a_server_that_goes_away_and_comes_back(schema: tuple[str, str], proxy: TcpProxy) -> None:
+    url, name = schema
+    where = f"127.0.0.1:{proxy.port}/"
+    with _opened(_through(url, proxy), name, connect_timeout_s=1) as store:
+
+        def read() -> list[list[Any]]:
+            return read_view(store, "v", ["x"], [key(1)]).columns
+
+        batch = make_batch([key(1)], [1], None, {"x": ("int64", [1])})
+
+        def write() -> int:
+            return store.write("v", batch)
+
+        # down from the start (refused), then up: used again within a probe interval or so
+        with pytest.raises(StoreUnavailableError, match=re.escape(where)):
+            read()
+        _fails_fast(read, where)
+        proxy.start()
+        assert _seconds_until_it_works(write, where, 10) < breaker.PROBE_INTERVAL_S + 2
+        assert read() == [[1]]
+
+        # it dies (connections cut, new ones refused): the first call finds out, the next
+        # ones fail at once; back, the data is read again
+        proxy.stop()
+        with pytest.raises(StoreUnavailableError, match=re.escape(where)):
+            read()
+        for call in _refused_calls(store):
+            _fails_fast(call, where)
+        proxy.start()
+        assert _seconds_until_it_works(read, where, 10) < breaker.PROBE_INTERVAL_S + 2
+        assert read() == [[1]]
 
 
 def test_slow_statement_times_out_then_the_next_call_works(schema: tuple[str, str]) -> None:

@@ -4,9 +4,9 @@ synchronous client that talks to the ASGI app in-process through httpx."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -16,6 +16,8 @@ from pitstore.config import load_config
 from pitstore.server import PitstoreApp, create_app
 from pitstore.store.scaffold import init_repo
 from pitstore.timeutil import utcnow
+
+T = TypeVar("T")
 
 #: Extra definitions: a service over one view, as in Feast's docs.
 EXTRA = """
@@ -67,6 +69,11 @@ class Client:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
+
+    def run(self, scenario: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+        """Run ``scenario`` on the app's loop, given the client (for requests in flight
+        together)."""
+        return self._loop.run_until_complete(scenario(self._client))
 
     def post_together(self, path: str, bodies: list[Any]) -> list[httpx.Response]:
         """POST every JSON body at once (one task each, started in the same loop turn)."""

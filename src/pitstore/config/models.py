@@ -208,11 +208,12 @@ class ServerConfig(_Strict):
         default_factory=list, description="Origins allowed by CORS ('*' for any); default: none."
     )
     access_log: bool = Field(default=False, description="One JSON line per request on stderr.")
-    offload_reads: bool = Field(
-        default=False,
-        description="Read the online store in a worker thread instead of on the event loop. "
-        "Off by default: reads take ~0.1 ms and fail fast, and the thread hop cost a third of "
-        "the throughput on Redis; turn it on for a store that may be slow to answer.",
+    offload_reads: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Read the online store in a worker thread (true) or on the event loop "
+        "(false). auto: in a thread for PostgreSQL, whose reads may wait for a pooled "
+        "connection; on the loop for SQLite and Redis, whose reads take ~0.1 ms and fail fast "
+        "(a thread hop cost a third of the throughput on Redis).",
     )
     secure_cookies: bool = Field(
         default=False,

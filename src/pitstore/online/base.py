@@ -36,6 +36,10 @@ class StoreCapabilities:
     merge_lock: bool = False
     """The store has ``merge_lock(view)``: a context manager that excludes other processes'
     merges of the view's event lists (see :mod:`pitstore.online.merge_lock`)."""
+    reads_may_wait: bool = False
+    """A read may wait for more than a round trip (for a pooled connection, up to a connect
+    timeout): the feature server reads such a store in worker threads, not on its event loop
+    (``server.offload_reads: auto``)."""
 
 
 @dataclass(frozen=True, slots=True)

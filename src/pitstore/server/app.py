@@ -81,7 +81,7 @@ class PitstoreApp:
         self.metrics = Metrics(state.refresh_age, state.revision, Path(share) if share else None)
         reads = ReadBatcher(
             lambda: state.store.online_reads,
-            state.offload_reads,
+            lambda: state.offload_reads,  # settled when the store opens (at start-up)
             lambda seconds: self.metrics.store("read", seconds),
         )
         self.context = Context(state, self.metrics, reads)

@@ -41,11 +41,11 @@ class ReadBatcher:
     def __init__(
         self,
         service: Callable[[], OnlineService],
-        offload: bool,
+        offload: Callable[[], bool],
         observe: Callable[[float], None],
     ) -> None:
         self._service = service
-        self._offload = offload
+        self._offload = offload  # read in worker threads? (asked once per group)
         self._observe = observe  # store call seconds, once per call
         # Per event loop (an app may serve from several, or from a new one after its first
         # closed): the reads waiting for a group, and whether the loop will read them.
@@ -82,9 +82,10 @@ class ReadBatcher:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled.discard(loop)
         pending = self._pending.pop(loop, [])
+        offload = self._offload()
         while pending:
             group = _take(pending)
-            if self._offload:
+            if offload:
                 # A thread per group; the loop keeps parsing requests meanwhile.
                 task = asyncio.ensure_future(self._fetch_in_thread(group))
                 self._threads.add(task)  # a reference, so the task is not collected mid-way

@@ -41,10 +41,12 @@ class ServerState:
         self.config = self.store.config
         self.settings = self.config.server
         self.project = self.config.project
-        # Reads take microseconds (SQLite) to ~0.1 ms (Redis, Postgres) and fail fast, so they
-        # run on the event loop: on Redis a thread hop per read cost a third of the throughput
-        # (4.0k vs 5.4k req/s at 8 connections). `server.offload_reads` turns threads on.
-        self.offload_reads = self.settings.offload_reads
+        # Whether online reads run in worker threads; "auto" is settled by start(), from the
+        # store: reads that take microseconds (SQLite) to ~0.1 ms (Redis) and fail fast run
+        # on the event loop (on Redis a thread hop per read cost a third of the throughput,
+        # 4.0k vs 5.4k req/s at 8 connections); reads that may wait for a pooled connection
+        # (Postgres: up to its connect timeout) run in threads, so the loop never waits.
+        self.offload_reads = self.settings.offload_reads is True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refreshed_at: float | None = None
@@ -58,7 +60,9 @@ class ServerState:
         """Load the registry and open the online store (so no request pays for it), then
         start the refresher."""
         self.refresh()
-        _ = self.store.online
+        online = self.store.online
+        if self.settings.offload_reads == "auto":
+            self.offload_reads = online.capabilities.reads_may_wait
         self._thread = threading.Thread(
             target=self._refresh_loop, name="pitstore-registry-refresh", daemon=True
         )

@@ -26,9 +26,12 @@ Design:
 - **Failures**: a server that is down or slow makes a call fail within ``connect_timeout_s``
   (no pooled connection) or ``statement_timeout_s`` (a statement is cancelled) with
   :class:`~pitstore.errors.StoreUnavailableError` naming ``host:port/dbname``, chained from
-  the driver error. A call that finds its pooled connection dead (the server restarted) has
-  the pool check its other connections and runs once more on a fresh one, so the first call
-  after the server returns works.
+  the driver error. A call that got no connection in time, or the pool giving up connecting
+  with no connection left, trips a circuit breaker (:mod:`.breaker`): until a connection
+  works again, calls fail at once instead of each waiting ``connect_timeout_s``, while a
+  thread asks the pool for one every second. A call that finds its pooled connection dead
+  (the server restarted) has the pool check its other connections and runs once more on a
+  fresh one, so the first call after the server returns works.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
@@ -53,7 +57,7 @@ from pitstore.online.batch import (
     prepare_batch,
 )
 from pitstore.online.merge_lock import held
-from pitstore.online.postgres import connection
+from pitstore.online.postgres import breaker, connection
 from pitstore.online.postgres import schema as sql
 from pitstore.online.postgres.codec import Codec, Decoder, codec_for
 from pitstore.types import parse_dtype
@@ -114,6 +118,7 @@ class PostgresOnlineStore:
         atomic_monotonic_writes=True,
         concurrent_reads_during_write=True,
         merge_lock=True,
+        reads_may_wait=True,
     )
 
     def __init__(
@@ -138,6 +143,11 @@ class PostgresOnlineStore:
         self._dsn_parts = parse_dsn(dsn)
         self.where = describe(self._dsn_parts)
         self._write_timeout_ms = str(max(1, round(write_timeout_s * 1000)))
+        self._closed = False
+        self._probe_wait_s = min(connect_timeout_s, breaker.PROBE_INTERVAL_S)
+        self._breaker = breaker.Breaker(
+            self._probe, self.where, lambda exc: connection.detail(exc, self._dsn_parts)
+        )
         self._pool = connection.make_pool(
             dsn,
             name=f"pitstore-online-{self.schema}",
@@ -145,8 +155,9 @@ class PostgresOnlineStore:
             max_size=max_connections,
             connect_timeout_s=connect_timeout_s,
             statement_timeout_s=statement_timeout_s,
+            on_connect=self._breaker.connected,
+            on_give_up=self._pool_gave_up,
         )
-        self._closed = False
         self._ready = False
         self._setup_lock = threading.Lock()
         self._schemas: dict[str, _ViewSchema] = {}
@@ -165,10 +176,7 @@ class PostgresOnlineStore:
         if self._closed:
             raise PitstoreError(f"the PostgreSQL online store at {self.where} is closed")
         for attempt in (0, 1):
-            try:
-                conn = self._pool.getconn()
-            except psycopg.OperationalError as exc:
-                raise self._unavailable(exc) from exc
+            conn = self._checkout()
             broken = False
             try:
                 self._setup(conn)
@@ -188,8 +196,48 @@ class PostgresOnlineStore:
                 self._pool.check()  # the server restarted: drop the other dead connections
         raise AssertionError("unreachable")
 
+    def _checkout(self) -> Connection[Any]:
+        """A pooled connection; fails at once while the breaker is tripped, and trips it when
+        none comes in time."""
+        import psycopg
+
+        down = self._breaker.down
+        if down is not None:
+            reason = self._breaker.reason(down)
+            raise connection.failing_fast(
+                "the PostgreSQL online store",
+                reason,
+                self._dsn_parts,
+                time.monotonic() - down.since,
+                breaker.PROBE_INTERVAL_S,
+            ) from reason
+        try:
+            return self._pool.getconn()
+        except psycopg.OperationalError as exc:
+            if not self._closed:
+                self._breaker.trip(exc)
+            raise self._unavailable(exc) from exc
+
+    def _probe(self) -> None:
+        """Get a connection and use it (the breaker's test of whether the server is back)."""
+        conn = self._pool.getconn(timeout=self._probe_wait_s)
+        try:
+            self._pool.check_connection(conn)
+        finally:
+            self._pool.putconn(conn)
+
+    def _pool_gave_up(self, connections: int) -> None:
+        """The pool gave up making a connection: with none left, the server is down."""
+        if connections == 0 and not self._closed:
+            self._breaker.trip_if_unreachable()
+
     def _unavailable(self, exc: BaseException) -> PitstoreError:
-        return connection.unavailable("the PostgreSQL online store", exc, self._dsn_parts)
+        return connection.unavailable(
+            "the PostgreSQL online store",
+            exc,
+            self._dsn_parts,
+            connect_error=self._breaker.connect_error,
+        )
 
     def _setup(self, conn: Connection[Any]) -> None:
         """Create the schema and catalog on first use, or check their layout version."""
@@ -497,10 +545,7 @@ class PostgresOnlineStore:
 
         validate_name(view, "view")
         key = (_MERGE_LOCK_SPACE, sql.lock_key(self.schema, view))
-        try:
-            conn = self._pool.getconn()
-        except psycopg.OperationalError as exc:
-            raise self._unavailable(exc) from exc
+        conn = self._checkout()
 
         def call(statement: bytes) -> bool:
             try:
@@ -532,7 +577,9 @@ class PostgresOnlineStore:
     def close(self) -> None:
         """Close the pool; the store cannot be used afterwards."""
         self._closed = True
+        self._breaker.stop()
         self._pool.close()
+        self._breaker.join()
 
     def __repr__(self) -> str:
         return f"PostgresOnlineStore({self.where!r}, schema={self.schema!r})"
