@@ -54,12 +54,7 @@ def test_the_row_read_last_wins_offline_and_online(tmp_path: Path) -> None:
     for row in [*rows[:half], *rows[half:]]:
         last[row["driver_id"]] = row["score"]
     store = make_store(tmp_path)
-    view = FeatureView(
-        "trips",
-        [city_driver],
-        [Field("score", Float64)],
-        ParquetSource("data/trips", created_timestamp_field="created"),
-    )
+    view = folder_view()
     store.apply([city_driver, view])
     try:
         keys = sorted(last)
@@ -180,12 +175,7 @@ def test_a_tie_across_subfolders_goes_to_the_file_last_in_path_order(tmp_path: P
         pq.write_table(table, folder / name)
     expected = [1.9, 2.5, 3.0]
     store = make_store(tmp_path)
-    view = FeatureView(
-        "trips",
-        [city_driver],
-        [Field("score", Float64)],
-        ParquetSource("data/trips", created_timestamp_field="created"),
-    )
+    view = folder_view()
     store.apply([city_driver, view])
     try:
         frame = pa.table(
@@ -203,3 +193,13 @@ def test_a_tie_across_subfolders_goes_to_the_file_last_in_path_order(tmp_path: P
         assert read.to_dict()["score"] == expected
     finally:
         store.close()
+
+
+def folder_view() -> FeatureView:
+    """The trips' score, read from the folder ``data/trips``."""
+    return FeatureView(
+        "trips",
+        [city_driver],
+        [Field("score", Float64)],
+        ParquetSource("data/trips", created_timestamp_field="created"),
+    )
