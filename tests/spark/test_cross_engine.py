@@ -8,6 +8,7 @@ timestamps, duplicated entity rows, a composite key and three views with differe
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from datetime import timedelta
@@ -422,3 +423,58 @@ def test_nanoseconds_are_floored_on_both_engines(
             assert spark_engine.latest(v, *window).read_all().sort_by("k") == want, v.name
     want = duck.events(agg, end).read_all()
     assert spark_engine.events(agg, end).read_all().to_pylist() == want.to_pylist()
+
+
+def test_lists_of_nanosecond_timestamps_are_floored_on_both_engines(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine
+) -> None:
+    # Spark reads nested nanoseconds as int64 and cast array<bigint> to array<timestamp>,
+    # reading each number as seconds (no error); DuckDB floors each element to the microsecond
+    stamps = [[1_700_000_000_123_456_789, -1], [None, 5], None]
+    want_us = [[1_700_000_000_123_456, -1], [None, 0], None]
+    ts = ts_array([BASE, BASE, BASE], "UTC")
+    for zone in ("UTC", None):
+        for kind in ("list", "fixed"):
+            ns, us = pa.timestamp("ns", tz=zone), pa.timestamp("us", tz=zone)
+            make = (lambda t: pa.list_(t)) if kind == "list" else (lambda t: pa.list_(t, 2))
+            source = pa.table({"k": pa.array([1, 2, 3]), "ts": ts, "l": pa.array(stamps, make(ns))})
+            path = write_parquet(tmp_path, source, f"l-{kind}-{zone}")
+            v = view("v", path, [("k", pa.int64())], [("l", make(us))], created=None)
+            # a push source: a log beside the batch file, read as a second path and united
+            log = write_parquet(tmp_path, source.slice(0, 1), f"log-{kind}-{zone}")
+            pushed = ViewQuery(
+                name="p",
+                source=dataclasses.replace(v.source, extra_paths=(log,)),
+                join_keys=v.join_keys,
+                key_types=v.key_types,
+                features=v.features,
+            )
+            ents = pa.table({"k": [1, 2, 3], "event_timestamp": ts_array([at(5)] * 3, "UTC")})
+            want = pa.array(want_us, make(pa.int64())).cast(make(us)).to_pylist()
+            assert duck.historical(ents, [v]).to_arrow()["l"].to_pylist() == want
+            for strategy in ("join", "union"):
+                engine = SparkEngine(spark=spark_engine.session(), strategy=strategy)
+                for one in (v, pushed):
+                    got = engine.historical(ents, [one]).to_arrow()["l"].to_pylist()
+                    assert got == want, (kind, zone, strategy, one.name)
+            for one in (v, pushed):
+                latest = spark_engine.latest(one, BASE, BASE).read_all().sort_by("k")
+                assert latest["l"].to_pylist() == want, (kind, zone, one.name)
+                assert latest == duck.latest(one, BASE, BASE).read_all().sort_by("k")
+
+
+def test_a_list_of_int64_is_refused_for_a_list_of_timestamps(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine
+) -> None:
+    source = pa.table({"k": [1], "ts": ts_array([BASE], "UTC"), "l": [[1, 2]]})
+    v = view(
+        "v",
+        write_parquet(tmp_path, source),
+        [("k", pa.int64())],
+        [("l", pa.list_(UTC_US))],
+        created=None,
+    )
+    ents = pa.table({"k": [1], "event_timestamp": ts_array([at(5)], "UTC")})
+    for engine in (duck, spark_engine):
+        with pytest.raises(SchemaError, match=r"'l' is stored as list<.*int64>.*declares list"):
+            engine.historical(ents, [v]).to_arrow()

@@ -104,17 +104,30 @@ def check_feature_type(stored: pa.DataType, declared: pa.DataType, column: str, 
     """Refuse a feature whose stored values the declared type would change or cannot read:
     a float read as an integer was rounded (1.5 -> 2), a string read as a number failed in the
     middle of the join."""
-    import pyarrow.types as pat
-
-    if pat.is_null(stored):
-        return  # an all-null column: every value is null in any type
-    have, want = value_family(stored), value_family(declared)
-    whole = have == "decimal" and want == "integer" and stored.scale == 0  # e.g. Spark's uint64
-    if have != want and (have, want) not in _WIDENING and not whole:
+    if not _readable_as(stored, declared):
         raise SchemaError(
             f"{where}: feature column {column!r} is stored as {stored}, but the view declares "
             f"{declared}; declare the type it has (or cast the data)"
         )
+
+
+def _readable_as(stored: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether ``stored`` values read as ``declared`` keep their meaning; the elements of two
+    lists are compared the same way (a list of int64 is no list of timestamps)."""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    if isinstance(stored, pa.DictionaryType):
+        return _readable_as(stored.value_type, declared)
+    if isinstance(declared, pa.DictionaryType):
+        return _readable_as(stored, declared.value_type)
+    if pat.is_null(stored):
+        return True  # an all-null column: every value is null in any type
+    have, want = value_family(stored), value_family(declared)
+    if have == want == "list":
+        return _readable_as(stored.value_type, declared.value_type)
+    whole = have == "decimal" and want == "integer" and stored.scale == 0  # e.g. Spark's uint64
+    return have == want or (have, want) in _WIDENING or whole
 
 
 def check_timestamp_type(arrow_type: pa.DataType, column: str, where: str) -> None:

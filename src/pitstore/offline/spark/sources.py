@@ -13,7 +13,7 @@ from pitstore.errors import PitstoreError, SchemaError, StoreUnavailableError
 from pitstore.offline.duckdb.sources import missing_path_error
 from pitstore.offline.files import hadoop_literal_path, source_files
 from pitstore.offline.spark.columns import between_filter, col, epoch_us, micros_to_timestamp
-from pitstore.offline.spark.types import arrow_schema, is_nanos, spark_type
+from pitstore.offline.spark.types import arrow_schema, is_nanos, is_nanos_list, spark_type
 from pitstore.offline.validation import check_source_schema
 
 if TYPE_CHECKING:
@@ -105,9 +105,12 @@ def read_parquet(
     """
     if not extra:
         frame, nanos = _read_one(spark, path, owner, merge=False)
-        arrow = arrow_schema(frame.schema, nanos)
         if positions:
             frame, _ = with_file_positions(spark, frame, POS)
+        frame, nanos = _floor_nanosecond_lists(frame, nanos)
+        arrow = arrow_schema(frame.schema, nanos)
+        if POS in arrow.names:  # a column of ours, not the source's
+            arrow = arrow.remove(arrow.get_field_index(POS))
         return ParquetFrame(path, frame, arrow, frozenset(nanos))
     parts: list[tuple[DataFrame, dict[str, pa.DataType]]] = []
     files = 0
@@ -116,7 +119,7 @@ def read_parquet(
         if positions:
             frame, count = with_file_positions(spark, frame, POS, first=files)
             files += count
-        parts.append((frame, nanos))
+        parts.append(_floor_nanosecond_lists(frame, nanos))
     return _united(path, owner, parts)
 
 
@@ -206,16 +209,46 @@ def _united(
     return ParquetFrame(path, united, arrow, frozenset(overrides))
 
 
+def _floor_nanosecond_lists(
+    frame: DataFrame, nanos: dict[str, pa.DataType]
+) -> tuple[DataFrame, dict[str, pa.DataType]]:
+    """``frame`` with its lists of nanosecond timestamps (``array<bigint>`` in Spark) turned
+    into lists of microsecond timestamps, each element floored toward the past as the DuckDB
+    engine floors it (-1 ns is -1 us); and the remaining (top-level) nanosecond columns."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    lists = {n: t for n, t in nanos.items() if not is_nanos(t)}
+    if not lists:
+        return frame, nanos
+
+    def floored(name: str, list_type: pa.DataType) -> Column:
+        naive = list_type.value_type.tz is None
+        return F.transform(
+            col(name), lambda x: micros_to_timestamp(epoch_us(x, T.LongType(), True), naive)
+        )
+
+    fixed = frame.withColumns({n: floored(n, t) for n, t in lists.items()})
+    return fixed, {n: t for n, t in nanos.items() if n not in lists}
+
+
 def _nanosecond_columns(first: str | None, frame: DataFrame) -> dict[str, pa.DataType]:
-    """The int64 columns of ``frame`` that are nanosecond timestamps in the Parquet files.
+    """The int64 columns of ``frame`` that are nanosecond timestamps in the Parquet files, and
+    its ``array<bigint>`` columns that are lists of them (list, large or fixed-size).
 
     Spark cannot say (it reads them as plain int64), so the footer of the source's ``first``
     local file is read with pyarrow. On object storage (no ``first``) such columns stay int64,
-    and the timestamp check then asks for microsecond timestamps.
+    and the timestamp check then asks for microsecond timestamps (a list of them is refused
+    by the feature type check: a list of int64 is no list of timestamps).
     """
     from pyspark.sql import types as T
 
-    longs = {f.name for f in frame.schema.fields if isinstance(f.dataType, T.LongType)}
+    longs = {
+        f.name
+        for f in frame.schema.fields
+        if isinstance(f.dataType, T.LongType)
+        or (isinstance(f.dataType, T.ArrayType) and isinstance(f.dataType.elementType, T.LongType))
+    }
     if first is None or not longs:
         return {}
     import pyarrow.parquet as pq
@@ -225,7 +258,9 @@ def _nanosecond_columns(first: str | None, frame: DataFrame) -> dict[str, pa.Dat
     except (OSError, ValueError):  # unreadable by pyarrow: Spark's own error comes later
         return {}
     return {
-        n: schema.field(n).type for n in longs & set(schema.names) if is_nanos(schema.field(n).type)
+        n: schema.field(n).type
+        for n in longs & set(schema.names)
+        if is_nanos(schema.field(n).type) or is_nanos_list(schema.field(n).type)
     }
 
 

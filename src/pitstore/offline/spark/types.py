@@ -78,3 +78,14 @@ def is_nanos(arrow_type: pa.DataType) -> bool:
     import pyarrow.types as pat
 
     return bool(pat.is_timestamp(arrow_type) and arrow_type.unit == "ns")
+
+
+def is_nanos_list(arrow_type: pa.DataType) -> bool:
+    """Whether a Parquet column type is a list (plain, large or fixed-size) of nanosecond
+    timestamps (read as ``array<bigint>`` by Spark)."""
+    import pyarrow.types as pat
+
+    listed = pat.is_list(arrow_type) or pat.is_large_list(arrow_type)
+    if not (listed or pat.is_fixed_size_list(arrow_type)):
+        return False
+    return is_nanos(arrow_type.value_type)
