@@ -141,3 +141,28 @@ def test_local_input_is_checked_before_spark_starts(
 def test_unknown_strategy_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown Spark point-in-time strategy 'fast'"):
         SparkEngine(strategy="fast")  # type: ignore[arg-type]
+
+
+def test_a_session_zone_changed_after_adoption_is_refused_on_every_call(
+    spark_engine: SparkEngine, simple: tuple[ViewQuery, pa.Table, str]
+) -> None:
+    # The engine sets UTC when it adopts a session; the application may set another zone later,
+    # which read naive timestamps in that zone: the match moved silently by the offset
+    v, ents, _ = simple
+    spark = spark_engine.session()
+    job = spark_engine.historical(ents, [v])
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        calls = [
+            lambda: spark_engine.historical(ents, [v]),
+            job.to_arrow,
+            job.to_spark,
+            lambda: spark_engine.latest(v, at(0), at(100)),  # type: ignore[arg-type]
+        ]
+        for call in calls:
+            with pytest.raises(ConfigError, match=r"time zone is 'America/Los_Angeles'.*UTC"):
+                call()
+        assert spark.conf.get("spark.sql.session.timeZone") == "America/Los_Angeles"  # untouched
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert job.to_arrow().num_rows == ents.num_rows

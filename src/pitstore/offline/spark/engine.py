@@ -14,7 +14,7 @@ from pitstore.offline.spark.aggregates import event_lists, events_schema
 from pitstore.offline.spark.cancel import JobTags
 from pitstore.offline.spark.job import SparkRetrievalJob
 from pitstore.offline.spark.plan import STRATEGIES, Strategy, latest_rows
-from pitstore.offline.spark.session import prepare, start_session
+from pitstore.offline.spark.session import check_time_zone, prepare, start_session
 from pitstore.offline.spark.sources import (
     ParquetFrame,
     check_source,
@@ -37,7 +37,8 @@ class SparkEngine:
     ``k8s://...``) and ``conf`` any Spark settings (``spark.executor.memory``, object storage
     credentials...). Pass ``spark`` to run on an existing session instead; the engine then
     never stops it. Either way the session's time zone is set to UTC (DESIGN.md section 3) and
-    Parquet nanosecond timestamps are read as int64 (see session.py).
+    Parquet nanosecond timestamps are read as int64 (see session.py); every call raises
+    ConfigError if the application has since set the session to another zone.
 
     ``strategy`` picks the point-in-time plan per view (see plan.py): ``auto`` (join for views
     with a TTL, union for views without), or ``join`` / ``union`` for every view.
@@ -89,8 +90,12 @@ class SparkEngine:
     @contextmanager
     def tagged_jobs(self) -> Iterator[SparkSession]:
         """The session, with the jobs the calling thread starts in the block tagged as this
-        engine's and this thread's, for :meth:`interrupt` (see cancel.py)."""
+        engine's and this thread's, for :meth:`interrupt` (see cancel.py).
+
+        Every engine call (and every ``to_*`` of a job) starts here: it raises ConfigError if
+        the session's time zone is no longer UTC (see session.check_time_zone)."""
         spark = self.session()
+        check_time_zone(spark)
         with self._tags.tagged(spark.sparkContext):
             yield spark
 

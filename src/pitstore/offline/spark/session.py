@@ -70,6 +70,33 @@ def prepare(session: SparkSession) -> None:
         session.conf.set(key, value)
 
 
+#: Spellings of UTC that Spark accepts for ``spark.sql.session.timeZone``.
+UTC_ZONES = frozenset(
+    {"UTC", "Etc/UTC", "Z", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal", "Zulu", "+00:00"}
+)
+
+
+def check_time_zone(session: SparkSession) -> None:
+    """Raise ConfigError unless the session's time zone is UTC.
+
+    The engine reads naive timestamps (and matches times) in the session zone. It sets UTC
+    when it starts or adopts a session, but the session may be shared: if the application
+    later sets another zone, results would shift silently by the zone's offset, so every
+    engine call checks it first (the engine never changes the setting back behind the
+    application's back).
+    """
+    zone = session.conf.get("spark.sql.session.timeZone")
+    if zone not in UTC_ZONES:
+        raise ConfigError(
+            f"the Spark session's time zone is {zone!r}, but the Spark offline engine needs "
+            "UTC (naive timestamps would be read in that zone and shift the point-in-time "
+            "match); set spark.sql.session.timeZone back to UTC before calling the engine "
+            "(spark.conf.set('spark.sql.session.timeZone', 'UTC')), or give the engine its "
+            "own session",
+            key="spark.sql.session.timeZone",
+        )
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
