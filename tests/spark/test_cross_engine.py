@@ -478,3 +478,65 @@ def test_a_list_of_int64_is_refused_for_a_list_of_timestamps(
     for engine in (duck, spark_engine):
         with pytest.raises(SchemaError, match=r"'l' is stored as list<.*int64>.*declares list"):
             engine.historical(ents, [v]).to_arrow()
+
+
+@pytest.mark.parametrize(
+    "key_type",
+    [pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(), pa.string_view(), pa.binary_view()],
+)
+def test_unsigned_and_view_entity_columns_are_shipped_to_spark(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine, key_type: pa.DataType
+) -> None:
+    """Key and label types the shared key check accepts and DuckDB joins (unsigned ints,
+    string_view, binary_view) work on Spark, which has none of them: the labels keep their
+    values (and their own type in to_arrow)."""
+    import pyarrow.types as pat
+
+    kind = "integer" if pat.is_integer(key_type) else str(key_type).split("_")[0]
+    raw = {"integer": [1, 2, 3], "string": ["a", "b", "c"], "binary": [b"a", b"b", b"c"]}[kind]
+    source_type = {"integer": I64, "string": pa.string(), "binary": pa.binary()}[kind]
+    events = pa.table(
+        {
+            "k": pa.array(raw[:2], source_type),
+            "ts": pa.array([at(0), at(0)], UTC_US),
+            "x": [1.0, 2.0],
+        }
+    )
+    v = view(
+        "v",
+        write_parquet(tmp_path, events),
+        [("k", source_type)],
+        [("x", pa.float64())],
+        created=None,
+    )
+    entities = pa.table(
+        {
+            "k": pa.array(raw, key_type),
+            "event_timestamp": pa.array([at(10)] * 3, UTC_US),
+            "label": pa.array(raw, key_type),
+        }
+    )
+    want = duck.historical(entities, [v]).to_arrow()
+    assert want["x"].to_pylist() == [1.0, 2.0, None]
+    for strategy in ("join", "union"):
+        engine = SparkEngine(spark=spark_engine.session(), strategy=strategy)
+        assert engine.historical(entities, [v]).to_arrow().equals(want), strategy
+    out = str(tmp_path / "out")
+    spark_engine.historical(entities, [v]).to_parquet(out)
+    written = pq.read_table(out)
+    assert written["label"].to_pylist() == raw
+    assert written["x"].to_pylist() == [1.0, 2.0, None]
+
+
+def test_a_uint64_entity_column_above_int64_is_a_schema_error(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    events = pa.table({"k": pa.array([1], I64), "ts": pa.array([at(0)], UTC_US), "x": [1.0]})
+    v = view(
+        "v", write_parquet(tmp_path, events), [("k", I64)], [("x", pa.float64())], created=None
+    )
+    entities = pa.table(
+        {"k": pa.array([1, 2**64 - 1], pa.uint64()), "event_timestamp": [at(10), at(10)]}
+    )
+    with pytest.raises(SchemaError, match="'k' is uint64 with a value"):
+        spark_engine.historical(entities, [v]).to_arrow()

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from offline.helpers import UTC_US, at, ts_array, view, write_parquet
-from pitstore.errors import SchemaError
+from pitstore.errors import PitstoreError, SchemaError
 from pitstore.offline.base import AggregateSpec, FeatureColumn, SourceSpec, ViewQuery
 from pitstore.offline.duckdb import DuckDBEngine
 from pitstore.offline.spark import SparkEngine
@@ -318,3 +318,52 @@ def test_store_online_equals_offline_on_spark(tmp_path: Path, spark_engine: Spar
         pairs = zip(online[agg.name], offline[agg.name], strict=True)
         assert all(same(agg.name, a, b) for a, b in pairs), agg.name
     assert offline["items_count_30m"] != [0, 0, 0, 0]
+
+
+def test_integer_sum_and_mean_are_exact_as_on_duckdb(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine
+) -> None:
+    """Integer sums are exact (no overflow midway) and means are the exact sum / n, as on DuckDB
+    and online (Python ints); Spark's own sum of longs fails midway, its avg adds doubles."""
+    values = {1: [2**53, 1, 1], 2: [2**62, 2**62, -(2**62)], 3: [-(2**63), 2**63 - 1, 5]}
+    keys = [k for k, vs in values.items() for _ in vs]
+    events = pa.table(
+        {
+            "k": pa.array(keys, I64),
+            "ts": pa.array([at(i) for i in range(len(keys))], UTC_US),
+            "x": pa.array([v for vs in values.values() for v in vs], I64),
+        }
+    )
+    path = write_parquet(tmp_path, events)
+    base = view("big", path, [("k", I64)], [], created=None)
+    features = (FeatureColumn("x", "x_sum", I64), FeatureColumn("x", "x_mean", F64))
+    specs = (AggregateSpec("sum", 60 * MINUTE), AggregateSpec("mean", 60 * MINUTE))
+    v = replace(base, features=features, aggregations=specs)
+    entities = pa.table(
+        {"k": pa.array([1, 2, 3, 4], I64), "event_timestamp": ts_array([at(60)] * 4, "UTC")}
+    )
+    got = spark_engine.historical(entities, [v]).to_arrow()
+    exact = [*(sum(vs) for vs in values.values()), None]
+    assert got["x_sum"].to_pylist() == exact
+    assert got["x_mean"].to_pylist() == [*(sum(vs) / len(vs) for vs in values.values()), None]
+    assert got["x_mean"][0].as_py() == 3002399751580331.5  # avg of doubles: ...330.5
+    assert got.equals(duck.historical(entities, [v]).to_arrow())
+
+
+def test_integer_sum_outside_int64_fails_as_on_duckdb(
+    tmp_path: Path, duck: DuckDBEngine, spark_engine: SparkEngine
+) -> None:
+    events = pa.table(
+        {"k": pa.array([1, 1], I64), "ts": pa.array([at(0), at(1)], UTC_US), "x": [2**62, 2**62]}
+    )
+    base = view("big", write_parquet(tmp_path, events), [("k", I64)], [], created=None)
+    v = replace(
+        base,
+        features=(FeatureColumn("x", "x_sum", I64),),
+        aggregations=(AggregateSpec("sum", 60 * MINUTE),),
+    )
+    entities = pa.table({"k": pa.array([1], I64), "event_timestamp": pa.array([at(60)], UTC_US)})
+    with pytest.raises(Exception, match=r"(?i)out of range"):
+        duck.historical(entities, [v]).to_arrow()
+    with pytest.raises(PitstoreError, match=r"(?i)overflow|out of range"):
+        spark_engine.historical(entities, [v]).to_arrow()

@@ -95,7 +95,8 @@ def aggregate_matches(
     outputs = []
     for j, (feature, spec) in enumerate(zip(view.features, view.aggregations, strict=True)):
         inside = None if spec.window_us == longest else col(_ETS) > col(TS) - F.lit(spec.window_us)
-        value = _aggregate(spec.function, col(slots[feature.column]), inside)
+        integral = _is_integral(plan.source.frame.schema[feature.column].dataType)
+        value = _aggregate(spec.function, col(slots[feature.column]), inside, integral)
         target = spark_type(feature.arrow_type)
         outputs.append(
             (value if target is None else value.cast(target)).alias(feature_name(plan.index, j))
@@ -134,11 +135,35 @@ def _events(
     return frame
 
 
-def _aggregate(function: str, value: Column, inside: Column | None) -> Column:
-    """One feature's conditional aggregate over the joined rows of an entity row."""
+def _is_integral(dtype: object) -> bool:
+    """Whether a Spark type is a (signed) integer type: byte, short, int or long."""
+    from pyspark.sql import types as T
+
+    return isinstance(dtype, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))
+
+
+def _aggregate(
+    function: str, value: Column, inside: Column | None, integral: bool = False
+) -> Column:
+    """One feature's conditional aggregate over the joined rows of an entity row.
+
+    Integer ``sum`` and ``mean`` add exactly, as DuckDB (HUGEINT) and the online path (Python
+    ints) do: Spark's ``sum`` of longs fails on an intermediate overflow and its ``avg`` adds
+    doubles, so integers are summed as ``decimal(38,0)``. The caller casts the sum to the
+    declared type (a sum outside int64 then fails, as DuckDB's cast does); the mean is that
+    exact sum as a double divided by the count: Python's ``sum(ints) / n`` while the sum is
+    within 2**53, within a unit in the last place beyond. (A decimal division would keep only
+    6 decimals: decimal(38,0) / bigint is decimal(38,6).)
+    """
     from pyspark.sql import functions as F
 
     picked = value if inside is None else F.when(inside, value)
+    if integral and function in ("sum", "mean"):
+        total = F.sum(picked.cast("decimal(38,0)"))
+        if function == "sum":
+            return total
+        # null over no value (null / 0 is null, also in ANSI mode)
+        return total.cast("double") / F.count(picked)
     if function == "count":
         return F.count(picked)
     if function == "count_distinct":

@@ -145,7 +145,7 @@ class SparkRetrievalJob:
         from pitstore.offline.duckdb.entities import slim_table
 
         slim = slim_table(table, self._keys(), self._timestamp_column)
-        slim = slim.rename_columns([RN, *self._keys(), TS])
+        slim = _decoded(slim.rename_columns([RN, *self._keys(), TS]))
         bounds = pc.min_max(slim[TS])
         lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
         return spark.createDataFrame(slim), (None if lo is None else (lo, hi))
@@ -200,11 +200,42 @@ def _bounds(slim: DataFrame) -> tuple[int, int] | None:
 
 
 def _decoded(table: pa.Table) -> pa.Table:
-    """Dictionary columns decoded (Spark has no dictionary type)."""
+    """``table`` in types Spark can take from Arrow (:func:`_shippable`, column by column)."""
     import pyarrow as pa
 
-    columns = [
-        c.cast(c.type.value_type) if isinstance(c.type, pa.DictionaryType) else c
-        for c in table.columns
-    ]
-    return pa.Table.from_arrays(columns, names=table.column_names)
+    names = table.column_names
+    columns = [_shippable(c, name) for c, name in zip(table.columns, names, strict=True)]
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _shippable(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """A column Spark's ``createDataFrame`` accepts, with the same values.
+
+    Spark has no dictionary, unsigned or view type: dictionaries are decoded, uint8/16/32
+    become int64, uint64 too when every value fits (else a SchemaError), string_view and
+    binary_view become string and binary. Any integer key type compares with the source's
+    (validation.key_family), so the keys still join as on DuckDB.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    from pitstore.errors import SchemaError
+
+    kind = column.type
+    if isinstance(kind, pa.DictionaryType):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pat.is_uint64(kind):
+        top = pc.max(column).as_py()
+        if top is not None and top > 2**63 - 1:
+            raise SchemaError(
+                f"entity frame: column {name!r} is uint64 with a value ({top}) above the "
+                "int64 range; Spark has no unsigned type (cast it to int64 or string)"
+            )
+    if pat.is_unsigned_integer(kind):
+        return column.cast(pa.int64())
+    if kind == pa.string_view():
+        return column.cast(pa.string())
+    if kind == pa.binary_view():
+        return column.cast(pa.binary())
+    return column
