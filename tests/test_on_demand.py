@@ -154,6 +154,21 @@ def test_to_parquet_writes_durations_as_without_on_demand_features(  # type: ign
         assert written.to_pylist() == job.to_arrow().to_pylist(), refs
 
 
+def test_an_output_named_like_an_entity_column_is_a_clear_error(  # type: ignore[no-untyped-def]
+    store, tmp_path: Path
+) -> None:
+    """An entity frame with a column named like an on-demand output (a label 'long_trip')
+    gave a bare pyarrow KeyError ('exists 2 times in schema') once the result was built."""
+    frame = entity_frame().append_column("long_trip", pa.array([1, 0, 1, 0]))
+    path = tmp_path / "entities.parquet"
+    pq.write_table(frame, path)
+    for entities in (frame, str(path)):  # columns known at once, or only from the result
+        with pytest.raises(SchemaError, match="output 'long_trip' clashes with a column"):
+            store.get_historical_features(entities, ["trip_score:long_trip"]).to_arrow()
+    full = store.get_historical_features(frame, ["trip_score:long_trip"], full_feature_names=True)
+    assert full.to_arrow().column("trip_score__long_trip").to_pylist() == [0, 1, 0, 0]
+
+
 def test_serving_runs_the_same_function(store) -> None:  # type: ignore[no-untyped-def]
     response = store.get_online_features(
         ["trips:score", "trip_score:score_per_km"],

@@ -58,7 +58,7 @@ class HistoricalJob:
     def _finish(self, table: pa.Table) -> pa.Table:
         """Run the on-demand functions on the frame, drop hidden inputs, order the features."""
         features = set(self.resolved.columns) | set(self.resolved.hidden)
-        check_request_fields(self.resolved, table.column_names)
+        check_entity_columns(self.resolved, table.column_names)
         for transform, function in zip(self.resolved.transforms, self._functions, strict=True):
             inputs = {name: table.column(col) for name, col in transform.inputs.items()}
             types = {name: dtype.to_arrow() for name, dtype in transform.input_types.items()}
@@ -107,7 +107,7 @@ def historical(
     functions = [store.transform_function(t.view) for t in resolved.transforms]
     queries = [view_query(snapshot, s, store.repo_path) for s in resolved.selections]
     job = store.offline.historical(entity_df, queries, store.config.entity_timestamp_column)
-    check_request_fields(resolved, _column_names(entity_df))
+    check_entity_columns(resolved, _column_names(entity_df))
     return HistoricalJob(job, resolved, functions)
 
 
@@ -117,11 +117,20 @@ def _column_names(entity_df: EntityInput) -> list[str] | None:
     return [str(n) for n in names] if names is not None else None
 
 
-def check_request_fields(resolved: Resolved, columns: list[str] | None) -> None:
-    """On-demand request values come from entity-frame columns: each must be there."""
+def check_entity_columns(resolved: Resolved, columns: list[str] | None) -> None:
+    """On-demand request values come from entity-frame columns: each must be there; and an
+    on-demand output must not have the name of one (the frame would hold two columns of that
+    name: a bare KeyError when the result was put together)."""
     if columns is None:
         return
     for transform in resolved.transforms:
+        for output in transform.outputs:
+            if output in columns:
+                raise SchemaError(
+                    f"on-demand view {transform.view.name!r}: output {output!r} clashes with "
+                    "a column of that name in the frame (of the entity frame, or a feature "
+                    "read for a function); rename one, or use full feature names"
+                )
         for request in transform.view.requests:
             for field in request.schema:
                 if field.name not in columns:
