@@ -9,6 +9,7 @@ lock); :func:`held` waits for it, briefly, and gives up with a retryable error.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,3 +42,26 @@ def held(
         yield
     finally:
         release()
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike[str], what: str, lock: str = "merge lock") -> Iterator[int]:
+    """Hold an exclusive ``flock`` on the file ``path`` (created if missing), waiting as
+    :func:`held` does; yields the open file's descriptor. Each holder opens the file itself,
+    so threads of one process exclude each other too."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def try_lock() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    try:
+        with held(try_lock, lambda: fcntl.flock(fd, fcntl.LOCK_UN), what, lock):
+            yield fd
+    finally:
+        os.close(fd)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from pitstore.errors import SchemaError
-from pitstore.online.merge_lock import held
+from pitstore.online.merge_lock import file_lock
 from pitstore.store.push import view_fields
 
 if TYPE_CHECKING:
@@ -68,21 +68,16 @@ def claimed(root: Path, key: str) -> Iterator[float | None]:
     folder = root / KEY_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     _sweep(folder)
-    path = folder / _digest(key)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        with held(lambda: _try_lock(fd), lambda: _unlock(fd), f"idempotency key {key!r}", "lock"):
-            first = os.read(fd, 64)
-            if first:
-                yield float(first)
-                return
-            # Claimed before any write: a crash after this point makes the resend a replay,
-            # whose log check finds whatever the crashed attempt wrote, or nothing.
-            os.write(fd, repr(time.time()).encode())
-            os.fsync(fd)
-            yield None
-    finally:
-        os.close(fd)
+    with file_lock(folder / _digest(key), f"idempotency key {key!r}", "lock") as fd:
+        first = os.read(fd, 64)
+        if first:
+            yield float(first)
+            return
+        # Claimed before any write: a crash after this point makes the resend a replay,
+        # whose log check finds whatever the crashed attempt wrote, or nothing.
+        os.write(fd, repr(time.time()).encode())
+        os.fsync(fd)
+        yield None
 
 
 def origin(key: str, checked: list[CheckedRows], claimed_at: float | None) -> Origin:
@@ -116,22 +111,6 @@ def row_ids(key: str, checked: list[CheckedRows]) -> list[str]:
 
 def _digest(key: str) -> str:
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-
-
-def _try_lock(fd: int) -> bool:
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _sweep(folder: Path) -> None:

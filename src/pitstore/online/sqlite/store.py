@@ -34,7 +34,7 @@ from pitstore.errors import ConfigError, PitstoreError, SchemaError, StoreUnavai
 from pitstore.names import validate_name
 from pitstore.online.base import StoreCapabilities, ViewRead, ViewRows, stored_type_error
 from pitstore.online.batch import FeatureColumn, assemble_rows, missing_rows, prepare_batch
-from pitstore.online.merge_lock import held
+from pitstore.online.merge_lock import file_lock
 from pitstore.online.sqlite import schema as sql
 from pitstore.online.sqlite.codec import Codec, Decoder, codec_for
 from pitstore.types import parse_dtype
@@ -376,24 +376,9 @@ class SqliteOnlineStore:
         """Excludes other processes' merges of ``view``: a file lock on a file beside the
         database (``<path>.merge-<view>.lock``; each holder opens its own, so threads of one
         process exclude each other too)."""
-        import fcntl
-        import os
-
         validate_name(view, "view")
-        fd = os.open(f"{self.path}.merge-{view}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-
-        def try_lock() -> bool:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            return True
-
-        try:
-            with held(try_lock, lambda: fcntl.flock(fd, fcntl.LOCK_UN), f"view {view!r}"):
-                yield
-        finally:
-            os.close(fd)
+        with file_lock(f"{self.path}.merge-{view}.lock", f"view {view!r}"):
+            yield
 
     def close(self) -> None:
         """Close every connection of every thread; the store cannot be used afterwards."""
