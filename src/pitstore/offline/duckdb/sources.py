@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING
 from pitstore.errors import NotFoundError, PitstoreError, SchemaError
 from pitstore.offline.duckdb.sql import ScanPlan, epoch_us_expr, parquet_scan
 from pitstore.offline.duckdb.types import is_timestamp_sql
-from pitstore.offline.files import HIDDEN_PREFIXES, duckdb_literal_path, source_files
+from pitstore.offline.files import (
+    HIDDEN_PREFIXES,
+    duckdb_literal_path,
+    is_remote,
+    source_files,
+)
 from pitstore.offline.validation import check_source_schema
 
 if TYPE_CHECKING:
@@ -57,14 +62,10 @@ class SourceSchema:
 _HIDDEN = " or ".join(repr(p) for p in HIDDEN_PREFIXES)
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path
-
-
 def missing_path_error(path: str, owner: str) -> NotFoundError:
     """A NotFoundError naming the owner (a view or the entity frame), the path and the closest
     existing paths in the same folder."""
-    if not _is_remote(path) and os.path.isdir(path):  # it exists: no "did you mean" itself
+    if not is_remote(path) and os.path.isdir(path):  # it exists: no "did you mean" itself
         empty = NotFoundError("Parquet path", path)
         empty.args = (
             f"{owner}: the folder {path!r} holds no Parquet file (files and folders whose "
@@ -73,7 +74,7 @@ def missing_path_error(path: str, owner: str) -> NotFoundError:
         )
         return empty
     folder = os.path.dirname(path) or "."
-    siblings = [] if _is_remote(path) else sorted(glob.glob(os.path.join(glob.escape(folder), "*")))
+    siblings = [] if is_remote(path) else sorted(glob.glob(os.path.join(glob.escape(folder), "*")))
     error = NotFoundError("Parquet path", path, siblings)
     hint = f"; did you mean {error.closest[0]!r}?" if error.closest else "; check the path"
     if glob.has_magic(path):
