@@ -440,6 +440,18 @@ def test_inputs_with_one_name_from_two_sources_are_an_error() -> None:
         )
 
 
+def edited(repo: Path, file: str, old: str, new: str, frame: dict[str, Any]) -> Any:
+    """Replace ``old`` by ``new`` in the repo's ``file``; a new store must refuse to serve
+    view ``scaled`` until the change is applied. Returns that store."""
+    from pitstore import FeatureStore
+
+    (repo / file).write_text((repo / file).read_text().replace(old, new))
+    store = FeatureStore(repo)
+    with pytest.raises(DefinitionError, match="run `pitstore apply`"):
+        store.get_online_features(["scaled:y"], frame)
+    return store
+
+
 def test_a_change_in_the_code_the_function_reaches_is_a_change(tmp_path: Path) -> None:
     # The hash covered only the function's own text: editing a helper it calls (here in
     # another repo module, in its own module below it, or a constant it reads) showed "no
@@ -462,10 +474,7 @@ def test_a_change_in_the_code_the_function_reaches_is_a_change(tmp_path: Path) -
         ("odfv.py", "OFFSET = 0", "OFFSET = 100", 114.5),
     ]
     for file, old, new, expected in edits:
-        (repo / file).write_text((repo / file).read_text().replace(old, new))
-        store = FeatureStore(repo)
-        with pytest.raises(DefinitionError, match="run `pitstore apply`"):
-            store.get_online_features(["scaled:y"], frame)
+        store = edited(repo, file, old, new, frame)
         changed = store.plan()
         assert [c.name for c in changed.changes] == ["scaled"], file
         assert "function.deps" in [f.path for c in changed.changes for f in c.fields]
@@ -574,10 +583,7 @@ def test_a_change_under_a_decorator_partial_or_callable_object_is_a_change(
         ("odfv.py", "Shifter(1)", "Shifter(2)", 8.5),  # the callable's state
     ]
     for file, old, new, expected in edits:
-        (repo / file).write_text((repo / file).read_text().replace(old, new))
-        store = FeatureStore(repo)
-        with pytest.raises(DefinitionError, match="run `pitstore apply`"):
-            store.get_online_features(["scaled:y"], frame)
+        store = edited(repo, file, old, new, frame)
         changed = store.plan()
         assert [f.path for c in changed.changes for f in c.fields] == [
             "function.deps",
